@@ -1,0 +1,90 @@
+/**
+ * The API's Prometheus registry (its own, not prom-client's global one): default process metrics plus
+ * gauges read from the engine when scraped.
+ *
+ * - k8s_offloadd_component_up{component}: 1 when the component is ready, else 0.
+ * - k8s_offloadd_component_restarts_total{component}: the component's restart count as the engine
+ *   reports it (a counter read at scrape time; it restarts from 0 with a new process).
+ * - k8s_offloadd_node_phase{phase}: 1 for the node's current phase, 0 for the others.
+ * - k8s_offloadd_component_ready_seconds{component}: seconds from this daemon process's start to the
+ *   component's first "ready" event in this process's life, taken from the engine's event stream (the
+ *   backlog at build time, then live). Absent until the component has been ready once; events from an
+ *   earlier daemon (persisted history) are older than the process and are ignored.
+ */
+import { performance } from "node:perf_hooks";
+import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import type { EngineApi, NodeEvent } from "../daemon/engine/component";
+import { nodePhases } from "./schemas/status";
+
+export interface ApiMetrics {
+  registry: Registry;
+  /** Stops listening to the engine. */
+  close(): void;
+}
+
+export function createMetrics(engine: EngineApi): ApiMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  new Gauge({
+    name: "k8s_offloadd_component_up",
+    help: "1 when the component is ready, else 0.",
+    labelNames: ["component"] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const c of engine.status().components)
+        this.set({ component: c.name }, c.state === "ready" ? 1 : 0);
+    },
+  });
+
+  new Counter({
+    name: "k8s_offloadd_component_restarts_total",
+    help: "Restarts of the component's process, as counted by its supervisor.",
+    labelNames: ["component"] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const c of engine.status().components) this.inc({ component: c.name }, c.restarts);
+    },
+  });
+
+  new Gauge({
+    name: "k8s_offloadd_node_phase",
+    help: "1 for the node's current phase, 0 for the others.",
+    labelNames: ["phase"] as const,
+    registers,
+    collect() {
+      const current = engine.status().phase;
+      for (const phase of nodePhases) this.set({ phase }, phase === current ? 1 : 0);
+    },
+  });
+
+  const processStart = performance.timeOrigin;
+  const firstReady = new Map<string, number>();
+  const onEvent = (e: NodeEvent) => {
+    if (e.kind !== "ready" || e.component === null || firstReady.has(e.component)) return;
+    const t = Date.parse(e.time);
+    if (t >= processStart) firstReady.set(e.component, (t - processStart) / 1000);
+  };
+  for (let page = engine.events(0, 1000); page.length > 0; ) {
+    for (const e of page) onEvent(e);
+    const last = page.at(-1) as NodeEvent;
+    page = page.length < 1000 ? [] : engine.events(last.id, 1000);
+  }
+  engine.on("event", onEvent);
+
+  new Gauge({
+    name: "k8s_offloadd_component_ready_seconds",
+    help: "Seconds from the daemon's start to the component's first ready (absent until then).",
+    labelNames: ["component"] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const [component, seconds] of firstReady) this.set({ component }, seconds);
+    },
+  });
+
+  return { registry, close: () => engine.off("event", onEvent) };
+}

@@ -1,0 +1,47 @@
+import type { FastifyPluginAsync } from "fastify";
+import type { EngineApi } from "../../daemon/engine/component";
+import { commonErrors, NoQuerySchema } from "../schemas/common";
+import { NotReadySchema, ReadyQuerySchema, ReadySchema } from "../schemas/status";
+
+/** GET /v1/status and GET /v1/ready: served from the engine's memory, never from the host or disk. */
+const statusRoutes: FastifyPluginAsync<{ engine: EngineApi }> = async (app, { engine }) => {
+  app.get(
+    "/v1/status",
+    {
+      schema: {
+        summary: "The node's phase and every component's state",
+        tags: ["node"],
+        operationId: "getStatus",
+        querystring: NoQuerySchema,
+        response: { 200: { $ref: "NodeStatus#" }, ...commonErrors },
+      },
+    },
+    async () => engine.status(),
+  );
+
+  app.get<{ Querystring: { wait?: number } }>(
+    "/v1/ready",
+    {
+      schema: {
+        summary: "Is the node ready? Optionally wait for it",
+        description:
+          "200 when the node's phase is ready, else 503 with the reason (it names the components not " +
+          "ready). With wait=SECONDS the request is held until the node is ready or the time is up, then " +
+          "answered the same way.",
+        tags: ["node"],
+        operationId: "getReady",
+        querystring: ReadyQuerySchema,
+        response: { 200: ReadySchema, 503: NotReadySchema, ...commonErrors },
+      },
+    },
+    async (request, reply) => {
+      const wait = request.query.wait ?? 0;
+      if (wait > 0) await engine.waitReady(wait * 1000);
+      const s = engine.status();
+      if (s.phase === "ready") return { ready: true, phase: s.phase };
+      return reply.code(503).send({ ready: false, phase: s.phase, reason: s.message });
+    },
+  );
+};
+
+export default statusRoutes;

@@ -1,0 +1,6 @@
+import { ErrorSchema } from "./common";
+import { NodeEventSchema } from "./events";
+import { ComponentStatusSchema, NodeStatusSchema } from "./status";
+
+/** Schemas registered with `app.addSchema`, in dependency order. */
+export const sharedSchemas = [ErrorSchema, ComponentStatusSchema, NodeStatusSchema, NodeEventSchema] as const;

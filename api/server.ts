@@ -1,0 +1,238 @@
+/**
+ * The daemon's local REST API. It reads state and asks the engine; it never touches the host.
+ *
+ * - Request schemas (querystring, params) all have `additionalProperties: false`: an unknown field is a 400
+ *   naming it. Querystrings and path parameters are coerced from text ("5" → 5); bodies never are.
+ * - Every route has a response schema (fast-json-stringify serializes with it; @fastify/swagger
+ *   describes it in the OpenAPI document served at GET /v1/openapi.json).
+ * - One error shape everywhere: `{ error, message }` (api/schemas/common.ts). Validation → 400,
+ *   UnknownComponentError → 404, unknown route → 404, anything unexpected → 500 with a generic message:
+ *   stack traces and paths go to the log only.
+ */
+import swagger from "@fastify/swagger";
+import Ajv, { type ErrorObject } from "ajv";
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from "fastify";
+import type { Logger } from "pino";
+import { type EngineApi, UnknownComponentError } from "../daemon/engine/component";
+import { createMetrics } from "./metrics";
+import componentRoutes from "./routes/components";
+import datapathRoutes from "./routes/datapath";
+import eventRoutes from "./routes/events";
+import healthRoutes from "./routes/health";
+import metricsRoutes from "./routes/metrics";
+import statusRoutes from "./routes/status";
+import { commonErrors, NoQuerySchema } from "./schemas/common";
+import { sharedSchemas } from "./schemas/index";
+
+export interface ServerOptions {
+  engine: EngineApi;
+  /** Logger for the API (a child of the daemon's); false or absent: no logging. */
+  logger?: Logger | false;
+  /** The daemon's version: OpenAPI info.version. */
+  version: string;
+  /** Interval of the comment heartbeat on Server-Sent Events streams (default 15 000 ms). */
+  sseHeartbeatMs?: number;
+}
+
+/** Ajv options shared by both validators; only type coercion differs. */
+const ajvOptions = {
+  removeAdditional: false,
+  useDefaults: true,
+  allErrors: false, // true would let one request cost many error objects
+  verbose: true, // errors carry the failing (parent) schema: messages can say what is allowed
+  allowUnionTypes: true,
+} as const;
+
+/** Builds the API; registers every route but does not listen. */
+export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
+    // Request lines for a scraped /metrics and polled /healthz would flood the journal: mutations and
+    // errors are logged below instead.
+    logController: new LogController({ disableRequestLogging: true }),
+    schemaErrorFormatter: formatValidationErrors,
+  }) as unknown as FastifyInstance;
+
+  // Querystrings and path parameters arrive as text and are coerced to their schema's types; bodies
+  // are JSON and are never coerced: {"count":"8"} against an integer is a 400.
+  const textParts = new Ajv({ ...ajvOptions, coerceTypes: true });
+  const jsonParts = new Ajv({ ...ajvOptions, coerceTypes: false });
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === "body" ? jsonParts : textParts).compile(schema),
+  );
+
+  for (const schema of sharedSchemas) app.addSchema(schema);
+
+  app.setErrorHandler((err: FastifyError, request, reply) => sendError(err, request, reply));
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split("?")[0]?.slice(0, 200) ?? "";
+    return reply.code(404).send({
+      error: "not_found",
+      message: `no route ${request.method} ${path}; the routes are listed by GET /v1/openapi.json`,
+    });
+  });
+
+  // Routes without a body schema take no body: anything but an empty body or {} is rejected.
+  app.addHook("preValidation", async (request, reply) => {
+    if (request.routeOptions.schema?.body !== undefined || isEmptyBody(request.body)) return;
+    return reply.code(400).send({
+      error: "unexpected_body",
+      message: `${request.method} ${request.routeOptions.url} takes no request body; send none (or {})`,
+    });
+  });
+  app.addHook("onResponse", async (request, reply) => {
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      request.log.info(
+        {
+          method: request.method,
+          url: request.url,
+          status: reply.statusCode,
+          ms: Math.round(reply.elapsedTime),
+        },
+        "api request",
+      );
+    }
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.0.3",
+      info: {
+        title: "k8s-offloadd",
+        version: opts.version,
+        description:
+          "Local API of k8s-offloadd, the daemon that owns a Kubernetes node's offloaded datapath (P4-OVS).",
+      },
+      tags: [
+        { name: "node", description: "The node's datapath as a whole" },
+        { name: "components", description: "The pieces of the datapath" },
+        { name: "events", description: "The node's history" },
+        { name: "daemon", description: "The daemon itself: liveness, metrics, this document" },
+      ],
+    },
+    refResolver: {
+      // Shared schemas appear in components.schemas under their $id (Error, NodeStatus, ...).
+      buildLocalReference: (json, _baseUri, _fragment, i) =>
+        typeof json.$id === "string" ? json.$id : `def-${i}`,
+    },
+  });
+
+  const metrics = createMetrics(opts.engine);
+  app.addHook("onClose", async () => metrics.close());
+
+  const routeOpts = { engine: opts.engine };
+  await app.register(healthRoutes, routeOpts);
+  await app.register(statusRoutes, routeOpts);
+  await app.register(componentRoutes, routeOpts);
+  await app.register(datapathRoutes, routeOpts);
+  await app.register(eventRoutes, { ...routeOpts, heartbeatMs: opts.sseHeartbeatMs ?? 15_000 });
+  await app.register(metricsRoutes, { registry: metrics.registry });
+
+  app.get(
+    "/v1/openapi.json",
+    {
+      schema: {
+        summary: "This OpenAPI document",
+        tags: ["daemon"],
+        operationId: "getOpenapi",
+        querystring: NoQuerySchema,
+        response: {
+          200: { description: "OpenAPI 3 document of this API.", type: "object", additionalProperties: true },
+          ...commonErrors,
+        },
+      },
+    },
+    async () => openapiDocument(app),
+  );
+
+  return app;
+}
+
+/** The OpenAPI document of a server built by buildServer (every route is registered when it resolves). */
+export function openapiDocument(app: FastifyInstance): object {
+  return app.swagger() as object;
+}
+
+function sendError(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  if (err.validation) {
+    return reply.code(400).send({ error: "invalid_request", message: err.message });
+  }
+  if (err instanceof UnknownComponentError) {
+    return reply.code(404).send({ error: "unknown_component", message: err.message });
+  }
+  const status = err.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    // Fastify's own request errors (malformed JSON, unsupported content type, body too large): their
+    // messages are fixed texts about the request.
+    const code =
+      status === 415 ? "unsupported_media_type" : status === 413 ? "payload_too_large" : "invalid_request";
+    return reply.code(status).send({ error: code, message: err.message });
+  }
+  request.log.error({ err, method: request.method, url: request.url }, "API request failed");
+  return reply.code(500).send({
+    error: "internal_error",
+    message: `internal error while serving ${request.method} ${request.routeOptions.url ?? "this route"}; the daemon's log has the details`,
+  });
+}
+
+function isEmptyBody(body: unknown): boolean {
+  if (body === undefined || body === null || body === "") return true;
+  return typeof body === "object" && !Array.isArray(body) && Object.keys(body).length === 0;
+}
+
+const partWords: Record<string, string> = {
+  querystring: "query parameter",
+  params: "path parameter",
+  body: "body field",
+  headers: "header",
+};
+
+/**
+ * Turns Ajv's first error into words naming the field and what is allowed, e.g.
+ * `query parameter "wait" must be <= 300; allowed: integer from 0 to 300` or
+ * `unknown query parameter "foo"; allowed: after, limit, follow`.
+ */
+export function formatValidationErrors(errors: ErrorObject[], part: string): Error {
+  const e = errors[0];
+  const what = partWords[part] ?? part;
+  if (!e) return new Error(`invalid ${what}`);
+  const path = e.instancePath
+    .split("/")
+    .slice(1)
+    .map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~"));
+  const parent = (e.parentSchema ?? {}) as Record<string, unknown>;
+  if (e.keyword === "additionalProperties") {
+    const field = [...path, String(e.params.additionalProperty)].join(".");
+    const allowed = Object.keys((parent.properties as object | undefined) ?? {});
+    return new Error(
+      `unknown ${what} "${field}"; allowed: ${allowed.length > 0 ? allowed.join(", ") : "none"}`,
+    );
+  }
+  if (e.keyword === "required") {
+    return new Error(`missing ${what} "${[...path, String(e.params.missingProperty)].join(".")}"`);
+  }
+  const field = path.join(".");
+  const subject = field ? `${what} "${field}"` : part === "body" ? "request body" : `${what}s`;
+  const allowed = e.keyword === "pattern" ? "" : describeSchema(parent);
+  return new Error(`${subject} ${e.message ?? "is invalid"}${allowed ? `; allowed: ${allowed}` : ""}`);
+}
+
+/** "integer from 0 to 300", "one of a, b", "string matching ^x$", ... */
+function describeSchema(s: Record<string, unknown>): string {
+  if (Array.isArray(s.enum)) return `one of ${s.enum.map(String).join(", ")}`;
+  const type = Array.isArray(s.type) ? s.type.join(" or ") : typeof s.type === "string" ? s.type : "";
+  const parts = [type];
+  const min = s.minimum;
+  const max = s.maximum;
+  if (typeof min === "number" && typeof max === "number") parts.push(`from ${min} to ${max}`);
+  else if (typeof min === "number") parts.push(`>= ${min}`);
+  else if (typeof max === "number") parts.push(`<= ${max}`);
+  if (typeof s.pattern === "string") parts.push(`matching ${s.pattern}`);
+  return parts.filter(Boolean).join(" ");
+}

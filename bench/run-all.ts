@@ -1,0 +1,22 @@
+/** `npm run bench`: every benchmark, in the throwaway namespace of scripts/bench.sh. */
+import { benchApi } from "./api";
+import { benchRecovery } from "./recovery";
+import { benchStartup } from "./startup";
+
+async function main() {
+  const only = process.argv.slice(2);
+  const all: Array<[string, () => Promise<unknown>]> = [
+    ["startup", benchStartup],
+    ["recovery", benchRecovery],
+    ["api", benchApi],
+  ];
+  for (const [name, run] of all) if (only.length === 0 || only.includes(name)) await run();
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

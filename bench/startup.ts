@@ -1,0 +1,70 @@
+/**
+ * bench/startup: daemon spawn → READY=1, against the children's own readiness time (the same
+ * ovsdb-server and ovs-vswitchd commands started by hand and probed the same way), same run.
+ * The daemon's own share is the difference. Goal: under 0.5 s.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { join } from "node:path";
+import type { NodeStatus } from "../daemon/engine/component";
+import { procCmdline } from "../daemon/host/proc";
+import { daemonFixture, sleep } from "../test/helpers/daemon";
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+function vsctl(dbSock: string, args: string[]): boolean {
+  return spawnSync("/usr/bin/ovs-vsctl", [`--db=unix:${dbSock}`, ...args]).status === 0;
+}
+
+function exited(p: ChildProcess): Promise<void> {
+  return new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r() : p.once("exit", () => r())));
+}
+
+export async function benchStartup(): Promise<number> {
+  const f = await daemonFixture();
+  try {
+    // Learn the exact child commands from a first run (which also creates the database).
+    const first = f.start();
+    const s = await first.until<NodeStatus>("/v1/status", (st) => st.phase === "ready");
+    const argvOf = (n: string) =>
+      procCmdline(s.components.find((c) => c.name === n)?.pid as number) as string[];
+    const dbArgv = argvOf("ovsdb-server");
+    const vsArgv = argvOf("ovs-vswitchd");
+    await first.stop();
+    const dbSock = join(f.dir, "ovs/run/db.sock");
+    const env = { ...process.env, OVS_RUNDIR: join(f.dir, "ovs/run") };
+
+    const byHand: number[] = [];
+    const daemon: number[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      let t0 = performance.now();
+      const db = spawn(dbArgv[0] as string, dbArgv.slice(1), { env, stdio: "ignore" });
+      while (!vsctl(dbSock, ["--no-wait", "--timeout=2", "init"])) await sleep(10);
+      const vs = spawn(vsArgv[0] as string, vsArgv.slice(1), { env, stdio: "ignore" });
+      while (!vsctl(dbSock, ["--timeout=10", "set", "Open_vSwitch", ".", `external_ids:b=${i}`]))
+        await sleep(10);
+      byHand.push(performance.now() - t0);
+      vs.kill("SIGTERM");
+      db.kill("SIGTERM");
+      await Promise.all([exited(vs), exited(db)]);
+
+      t0 = performance.now();
+      const since = Date.now();
+      const d = f.start();
+      await f.notify.waitFor((m) => m.fields.READY === "1" && m.at >= since, 30000);
+      daemon.push(performance.now() - t0);
+      await d.stop();
+    }
+    const share = median(daemon) - median(byHand);
+    console.log(
+      `bench/startup: spawn -> READY=1 median ${median(daemon).toFixed(0)} ms; children's own readiness by hand ` +
+        `${median(byHand).toFixed(0)} ms; daemon's own share ${share.toFixed(0)} ms (goal < 500 ms), ` +
+        `ratio ${(median(daemon) / median(byHand)).toFixed(2)} (${ROUNDS} rounds)`,
+    );
+    return share;
+  } finally {
+    await f.cleanup();
+  }
+}
+
+if (require.main === module) void benchStartup();

@@ -1,0 +1,161 @@
+/**
+ * JSON Schema (draft-07) of the YAML configuration file, as plain data. Every key is optional: the
+ * `default`s here are the production values and ajv fills them in (the OVS paths that have no default
+ * are derived from ovs.install by load.ts). Each leaf's `description` is the "allowed: ..." text of
+ * the error message a bad value gets, so it is written for an admin reading that message.
+ */
+
+/** Powers of 2 from lo to hi, both included (lo and hi powers of 2 themselves). */
+export function powersOf2(lo: number, hi: number): number[] {
+  const out: number[] = [];
+  for (let n = lo; n <= hi; n *= 2) out.push(n);
+  return out;
+}
+
+/**
+ * Highest taps.max. The prefix has at most 10 characters and a Linux interface name at most 15
+ * (IFNAMSIZ 16 minus the NUL), which leaves 5 digits for the index: 0..65535 fits, 131071 would not.
+ */
+export const TAPS_LIMIT = 65536;
+
+const positiveInt = (def: number, description = "a positive integer (milliseconds)") => ({
+  type: "integer",
+  minimum: 1,
+  default: def,
+  description,
+});
+
+const path = (description: string, def?: string) => ({
+  type: "string",
+  minLength: 1,
+  ...(def === undefined ? {} : { default: def }),
+  description: `${description}: a path, absolute or relative to the config file's directory`,
+});
+
+const binary = (name: string) => path(`the ${name} binary (default: derived from ovs.install)`);
+
+export const configSchema = {
+  $schema: "http://json-schema.org/draft-07/schema#",
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    profile: { type: "string", minLength: 1, default: "p4-ovs", description: "a non-empty string" },
+    api: {
+      type: "object",
+      additionalProperties: false,
+      default: {},
+      properties: {
+        host: {
+          type: "string",
+          minLength: 1,
+          default: "127.0.0.1",
+          description: "a host name or IP address to listen on",
+        },
+        port: {
+          type: "integer",
+          minimum: 1,
+          maximum: 65535,
+          default: 9300,
+          description: "an integer from 1 to 65535",
+        },
+      },
+    },
+    stateDir: path("the state directory", "/var/lib/k8s-offloadd"),
+    runDir: path("the run directory", "/run/k8s-offloadd"),
+    logDir: path("the log directory", "/var/log/k8s-offloadd"),
+    datapath: {
+      type: "object",
+      additionalProperties: false,
+      default: {},
+      properties: {
+        stopOnExit: { type: "boolean", default: false, description: "true or false" },
+        netns: {
+          type: ["string", "null"],
+          pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$",
+          default: null,
+          description: "null (the host's namespace) or a name matching ^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$",
+        },
+      },
+    },
+    ovs: {
+      type: "object",
+      additionalProperties: false,
+      default: {},
+      properties: {
+        install: path("OVS_INSTALL", "/usr/local"),
+        // The guide's $SDE_INSTALL: where the P4 SDE was built, so it is site-specific.
+        sdeInstall: {
+          type: ["string", "null"],
+          minLength: 1,
+          default: "/opt/p4/p4sde/install",
+          description: "SDE_INSTALL: null or a path, absolute or relative to the config file's directory",
+        },
+        ovsdbServer: binary("ovsdb-server"),
+        ovsVswitchd: binary("ovs-vswitchd"),
+        ovsVsctl: binary("ovs-vsctl"),
+        ovsdbTool: binary("ovsdb-tool"),
+        ovsAppctl: binary("ovs-appctl"),
+        schema: path("vswitch.ovsschema (default: derived from ovs.install)"),
+        dbFile: path("conf.db (default: derived from ovs.install)"),
+        runDir: path("the OVS run directory (default: derived from ovs.install)"),
+        logDir: path("the OVS log directory (default: derived from ovs.install)"),
+        vswitchdExtraArgs: {
+          type: "array",
+          items: { type: "string", description: "a string" },
+          default: ["--mlockall"],
+          description: "a list of strings",
+        },
+        vsctlTimeoutSec: {
+          type: "integer",
+          minimum: 1,
+          maximum: 300,
+          default: 10,
+          description: "an integer from 1 to 300 (seconds)",
+        },
+      },
+    },
+    taps: {
+      type: "object",
+      additionalProperties: false,
+      default: {},
+      properties: {
+        // A power of 2 cannot be said in draft-07 other than by listing them. load.ts words the
+        // message itself, with the actual taps.max, and checks count <= max.
+        count: {
+          type: "integer",
+          enum: powersOf2(8, TAPS_LIMIT),
+          default: 8,
+          description: "a power of 2 greater than 4 and at most taps.max",
+        },
+        prefix: {
+          type: "string",
+          pattern: "^[A-Za-z][A-Za-z0-9_]{0,9}$",
+          default: "P4TAP_",
+          description:
+            "1 to 10 characters matching ^[A-Za-z][A-Za-z0-9_]{0,9}$ (the index is appended and a Linux interface name has at most 15 characters)",
+        },
+        max: {
+          type: "integer",
+          enum: powersOf2(8, TAPS_LIMIT),
+          default: 1024,
+          description: `a power of 2 from 8 to ${TAPS_LIMIT} (8, 16, 32, ... ${TAPS_LIMIT})`,
+        },
+      },
+    },
+    supervisor: {
+      type: "object",
+      additionalProperties: false,
+      default: {},
+      properties: {
+        backoffInitialMs: positiveInt(100),
+        backoffMaxMs: positiveInt(30000),
+        stableAfterMs: positiveInt(10000),
+        giveUpExits: positiveInt(5, "a positive integer"),
+        giveUpWindowMs: positiveInt(60000),
+        readyTimeoutMs: positiveInt(30000),
+        stopTimeoutMs: positiveInt(5000),
+        pollIntervalMs: positiveInt(200),
+      },
+    },
+  },
+};

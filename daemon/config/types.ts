@@ -1,0 +1,71 @@
+/**
+ * The daemon's configuration after validation and defaulting. Every path is absolute.
+ * The YAML shape is the same (camelCase keys); see profiles/p4-ovs.yaml for every key documented.
+ */
+export interface Config {
+  /** Profile name, informational ("p4-ovs", "sandbox", or anything an admin chooses). */
+  profile: string;
+  api: { host: string; port: number };
+  /** SQLite database and the daemon's own records live here (0700). */
+  stateDir: string;
+  /** Pid files of supervised children. */
+  runDir: string;
+  /** Per-component log files that children write to and the daemon follows. */
+  logDir: string;
+  datapath: {
+    /**
+     * Stop the supervised children when the daemon itself stops. Production: false (KillMode=process;
+     * a daemon restart or upgrade must not bounce the datapath). Sandbox: true.
+     */
+    stopOnExit: boolean;
+    /**
+     * Network namespace the datapath processes run in, created by the daemon when missing and
+     * removed on stop when the daemon created it. null: the host's own namespace (production).
+     */
+    netns: string | null;
+  };
+  ovs: OvsConfig;
+  taps: { count: number; prefix: string; max: number };
+  supervisor: SupervisorConfig;
+}
+
+export interface OvsConfig {
+  /** OVS_INSTALL of the P4-OVS guide (run_ovs.sh: RUN_OVS=${OVS_INSTALL:-/usr/local}). */
+  install: string;
+  /** SDE_INSTALL of the guide; its libraries are put on LD_LIBRARY_PATH of the children. null: none. */
+  sdeInstall: string | null;
+  ovsdbServer: string;
+  ovsVswitchd: string;
+  ovsVsctl: string;
+  ovsdbTool: string;
+  ovsAppctl: string;
+  /** vswitch.ovsschema used by `ovsdb-tool create`. */
+  schema: string;
+  /** conf.db */
+  dbFile: string;
+  /** OVS run directory: db.sock, pid files and control sockets of the OVS processes. */
+  runDir: string;
+  /** OVS log directory (ovs-vswitchd --log-file). */
+  logDir: string;
+  /** Extra arguments for ovs-vswitchd; the guide uses --mlockall. */
+  vswitchdExtraArgs: string[];
+  /** Seconds passed as --timeout to every ovs-vsctl call. */
+  vsctlTimeoutSec: number;
+}
+
+export interface SupervisorConfig {
+  /** First restart delay; doubles on every exit up to backoffMaxMs. */
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  /** A child that stayed up this long has its backoff reset. */
+  stableAfterMs: number;
+  /** giveUpExits exits within giveUpWindowMs: the component is marked failed and not restarted. */
+  giveUpExits: number;
+  giveUpWindowMs: number;
+  /** A component that is not ready this long after start fails its start. */
+  readyTimeoutMs: number;
+  /** Each rung of the stop ladder waits this long (after SIGTERM, then after SIGKILL). */
+  stopTimeoutMs: number;
+  /** Poll interval for adopted children (not our children: no exit event) and readiness probes. */
+  pollIntervalMs: number;
+}

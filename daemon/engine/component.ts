@@ -1,0 +1,150 @@
+/**
+ * A component is one piece of the node's datapath (ovsdb-server, ovs-vswitchd, the TAP pool, ...).
+ * The engine drives it; the component talks to host adapters only.
+ *
+ * Lifecycle (drawn from the engine's side):
+ *
+ *            start()                 probe() until ready        dependency down / own exit
+ *   pending ────────► starting ──────────────────────► ready ─────────────────────────────┐
+ *      ▲                 │ timeout / start error          ▲                               ▼
+ *      │                 ▼                                │ re-start() + probe()   blocked / restarting
+ *      │               failed ◄── give-up (crash loop) ───┴───────────────────────────────┘
+ *      │                 │ restart by hand (API)
+ *      └─── stop() ◄─────┘      stop() is called in reverse dependency order; state becomes stopped.
+ *
+ * Contract:
+ * - start() is idempotent: "make it run". For a supervised process it adopts a live child recorded
+ *   by an earlier daemon, or spawns one. It resolves when the thing has been started, not when ready.
+ * - probe() asks once, cheaply, whether it is ready, and says what it waits for when it is not.
+ * - stop() tears down what start() made and resolves when it is gone.
+ * - A component that can go down by itself (a child exits) reports it through the signals the engine
+ *   attaches; the engine then blocks its dependents and brings them back once it is ready again.
+ */
+export interface Component {
+  readonly name: string;
+  /** Names of components that must be ready before this one starts. */
+  readonly dependsOn: readonly string[];
+  /** What ready means, in words ("ovs-vswitchd to apply its configuration"), for timeouts and status. */
+  readonly readiness: string;
+  start(): Promise<void>;
+  probe(): Promise<Probe>;
+  stop(): Promise<void>;
+  /** Process details for status, when the component is a supervised process. */
+  details(): ComponentDetails;
+  /** Called once by the engine: where a component that can go down by itself reports it. */
+  attach?(signals: ComponentSignals): void;
+  /** Daemon exit without stopping the datapath: stop watching, leave processes running. */
+  detach?(): void;
+}
+
+export type Probe = { ready: true } | { ready: false; waitingFor: string };
+
+export interface ComponentDetails {
+  pid: number | null;
+  restarts: number;
+  /** Last lines the child wrote to its log (stdout and stderr). */
+  logTail: string[];
+  adopted: boolean;
+}
+
+/** What a supervised component tells the engine about itself, as it happens. */
+export interface ComponentSignals {
+  /** The component went down by itself (child exited); it will come back on its own unless giveUp. */
+  down(name: string, reason: string): void;
+  /** The component restarted its process after a down; the engine probes readiness again. */
+  restarted(name: string): void;
+  /** Crash loop: the component stopped trying. */
+  gaveUp(name: string, reason: string): void;
+  /** Something worth a line in the node's history (adoption, a pid found reused, ...). */
+  note(name: string, kind: EventKind, message: string): void;
+}
+
+export type ComponentState =
+  | "pending"
+  | "starting"
+  | "ready"
+  | "restarting"
+  | "blocked"
+  | "failed"
+  | "stopping"
+  | "stopped";
+
+export type NodePhase = "starting" | "ready" | "degraded" | "failed" | "stopped";
+
+export interface ComponentStatus {
+  name: string;
+  state: ComponentState;
+  pid: number | null;
+  restarts: number;
+  /** ISO time of the last state change. */
+  since: string;
+  lastError: string | null;
+  dependsOn: string[];
+  adopted: boolean;
+  logTail: string[];
+}
+
+export interface NodeStatus {
+  phase: NodePhase;
+  /** Words for an admin: also sent to systemd as STATUS=. */
+  message: string;
+  version: string;
+  profile: string;
+  uptimeSec: number;
+  components: ComponentStatus[];
+}
+
+/** An event in the node's history (persisted, capped). */
+export interface NodeEvent {
+  id: number;
+  /** ISO time. */
+  time: string;
+  component: string | null;
+  kind: EventKind;
+  message: string;
+}
+
+export type EventKind =
+  | "start"
+  | "ready"
+  | "exit"
+  | "restart"
+  | "give-up"
+  | "blocked"
+  | "adopt"
+  | "stop"
+  | "error"
+  | "phase"
+  | "job";
+
+/**
+ * What the API may ask of the engine. The API reads state and asks; it never touches the host.
+ * Implemented by Engine (daemon/engine/engine.ts). Events: "event" (NodeEvent), "phase" (NodeStatus).
+ */
+export interface EngineApi {
+  status(): NodeStatus;
+  component(name: string): ComponentStatus | undefined;
+  /** Restart one component by hand (also clears a crash-loop give-up). Rejects UnknownComponentError. */
+  restart(name: string): Promise<void>;
+  /** "Datapath down": stop every component in reverse order; the node phase becomes stopped. */
+  down(): Promise<void>;
+  /** Bring the datapath back up after down(). */
+  up(): Promise<void>;
+  /** Resolves true once the node is ready, false after timeoutMs. */
+  waitReady(timeoutMs: number): Promise<boolean>;
+  /** Events after the given id, oldest first. */
+  events(after: number, limit: number): NodeEvent[];
+  on(event: "event", listener: (e: NodeEvent) => void): this;
+  on(event: "phase", listener: (s: NodeStatus) => void): this;
+  off(event: "event", listener: (e: NodeEvent) => void): this;
+  off(event: "phase", listener: (s: NodeStatus) => void): this;
+}
+
+export class UnknownComponentError extends Error {
+  constructor(
+    readonly component: string,
+    readonly known: string[],
+  ) {
+    super(`unknown component "${component}"; known components: ${known.join(", ")}`);
+  }
+}

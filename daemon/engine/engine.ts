@@ -1,0 +1,415 @@
+import { EventEmitter } from "node:events";
+import type { Logger } from "pino";
+import type { StateStore } from "../state/store";
+import {
+  type Component,
+  type ComponentSignals,
+  type ComponentState,
+  type ComponentStatus,
+  type EngineApi,
+  type EventKind,
+  type NodeEvent,
+  type NodePhase,
+  type NodeStatus,
+  UnknownComponentError,
+} from "./component";
+import { topoOrder } from "./order";
+
+export interface EngineOptions {
+  components: Component[];
+  /** null: events kept in memory only (tests of the API that need no database). */
+  store: StateStore | null;
+  log: Logger;
+  version: string;
+  profile: string;
+  readyTimeoutMs: number;
+  pollIntervalMs: number;
+}
+
+interface Entry {
+  component: Component;
+  state: ComponentState;
+  since: string;
+  lastError: string | null;
+  /** What the last failed probe said, for STATUS= while starting. */
+  waitingFor: string | null;
+}
+
+/**
+ * The lifecycle engine: starts components in dependency order, stops them in reverse, blocks the
+ * dependents of a component that went down and brings them back once it is ready again.
+ *
+ * Every operation that calls into components (converge, restart, down, up) runs one at a time
+ * through `serial`, so a manual restart never interleaves with a bring-up. Signals from components
+ * (down / restarted / gaveUp) only change in-memory state synchronously and schedule a converge.
+ */
+export class Engine extends EventEmitter implements EngineApi {
+  private readonly entries = new Map<string, Entry>();
+  private readonly order: string[];
+  private readonly startedAt = Date.now();
+  private stoppedByRequest = false;
+  private everReady = false;
+  private queue: Promise<unknown> = Promise.resolve();
+  private convergePending = false;
+  private lastPhaseKey = "";
+  private memEvents: NodeEvent[] = [];
+  private readonly opts: EngineOptions;
+
+  constructor(opts: EngineOptions) {
+    super();
+    this.opts = opts;
+    this.order = topoOrder(opts.components);
+    const now = new Date().toISOString();
+    for (const name of this.order) {
+      const component = opts.components.find((c) => c.name === name) as Component;
+      this.entries.set(name, { component, state: "pending", since: now, lastError: null, waitingFor: null });
+      component.attach?.(this.signals);
+    }
+  }
+
+  /** Start every component in dependency order; resolves when all are ready or the pass ended. */
+  bringUp(): Promise<void> {
+    this.stoppedByRequest = false;
+    return this.converge();
+  }
+
+  // ---- EngineApi -------------------------------------------------------------------------------
+
+  status(): NodeStatus {
+    const { phase, message } = this.phase();
+    return {
+      phase,
+      message,
+      version: this.opts.version,
+      profile: this.opts.profile,
+      uptimeSec: Math.floor((Date.now() - this.startedAt) / 1000),
+      components: this.order.map((n) => this.componentStatus(n)),
+    };
+  }
+
+  component(name: string): ComponentStatus | undefined {
+    return this.entries.has(name) ? this.componentStatus(name) : undefined;
+  }
+
+  async restart(name: string): Promise<void> {
+    const entry = this.entry(name);
+    await this.serial(async () => {
+      this.addEvent(name, "restart", "restart requested by hand");
+      this.blockDependents(name, `${name} is restarting`);
+      this.setState(name, "stopping");
+      await entry.component.stop();
+      this.setState(name, "pending");
+      entry.lastError = null;
+    });
+    await this.converge();
+  }
+
+  async down(): Promise<void> {
+    await this.serial(async () => {
+      this.stoppedByRequest = true;
+      this.addEvent(null, "stop", "datapath down requested");
+      for (const name of [...this.order].reverse()) {
+        const entry = this.entry(name);
+        if (entry.state === "stopped") continue;
+        this.setState(name, "stopping");
+        try {
+          await entry.component.stop();
+          this.addEvent(name, "stop", "stopped");
+        } catch (err) {
+          entry.lastError = `stop failed: ${errorText(err)}`;
+          this.addEvent(name, "error", entry.lastError);
+        }
+        this.setState(name, "stopped");
+      }
+    });
+  }
+
+  async up(): Promise<void> {
+    await this.serial(async () => {
+      this.stoppedByRequest = false;
+      for (const name of this.order) {
+        const entry = this.entry(name);
+        if (entry.state === "stopped" || entry.state === "failed") {
+          entry.lastError = null;
+          this.setState(name, "pending");
+        }
+      }
+    });
+    await this.converge();
+  }
+
+  waitReady(timeoutMs: number): Promise<boolean> {
+    if (this.phase().phase === "ready") return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const onPhase = (s: NodeStatus) => {
+        if (s.phase !== "ready") return;
+        clearTimeout(timer);
+        this.off("phase", onPhase);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.off("phase", onPhase);
+        resolve(false);
+      }, timeoutMs);
+      this.on("phase", onPhase);
+    });
+  }
+
+  events(after: number, limit: number): NodeEvent[] {
+    if (this.opts.store) return this.opts.store.events(after, limit);
+    return this.memEvents.filter((e) => e.id > after).slice(0, limit);
+  }
+
+  // ---- signals from components --------------------------------------------------------------------------
+
+  /** What components report to the engine (bound into each component at construction). */
+  private readonly signals: ComponentSignals = {
+    down: (name, reason) => this.signalDown(name, reason),
+    restarted: (name) => this.signalRestarted(name),
+    gaveUp: (name, reason) => this.signalGaveUp(name, reason),
+    note: (name, kind, message) => {
+      this.addEvent(name, kind, message);
+    },
+  };
+
+  /**
+   * Release the components without stopping them (production daemon exit: the datapath keeps
+   * running and is adopted by the next daemon). Components with a `detach` hook use it.
+   */
+  detach(): void {
+    for (const name of this.order) {
+      this.entry(name).component.detach?.();
+    }
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  private signalDown(name: string, reason: string): void {
+    const entry = this.entries.get(name);
+    if (!entry || this.stoppedByRequest || entry.state === "stopping" || entry.state === "stopped") return;
+    entry.lastError = reason;
+    this.addEvent(name, "exit", reason);
+    this.setState(name, "restarting");
+    this.blockDependents(name, `${name} is down (${reason})`);
+  }
+
+  private signalRestarted(name: string): void {
+    const entry = this.entries.get(name);
+    if (!entry || this.stoppedByRequest || entry.state !== "restarting") return;
+    this.addEvent(name, "restart", `restarted (restart ${entry.component.details().restarts})`);
+    this.setState(name, "starting");
+    void this.converge();
+  }
+
+  private signalGaveUp(name: string, reason: string): void {
+    const entry = this.entries.get(name);
+    if (!entry || this.stoppedByRequest) return;
+    entry.lastError = reason;
+    this.addEvent(name, "give-up", reason);
+    this.setState(name, "failed");
+    this.blockDependents(name, `${name} failed`);
+  }
+
+  /**
+   * One pass over the components in order: start what is pending, blocked or starting when its
+   * dependencies are ready. Requests arriving while a pass runs fold into one more pass.
+   */
+  private converge(): Promise<void> {
+    if (this.convergePending) return this.queue.then(() => undefined);
+    this.convergePending = true;
+    return this.serial(async () => {
+      this.convergePending = false;
+      if (this.stoppedByRequest) return;
+      for (const name of this.order) {
+        const entry = this.entry(name);
+        if (entry.state === "ready" || entry.state === "failed" || entry.state === "restarting") continue;
+        const notReady = entry.component.dependsOn.filter((d) => this.entry(d).state !== "ready");
+        if (notReady.length > 0) {
+          entry.lastError = `waiting for ${notReady.join(", ")}`;
+          this.setState(name, "blocked");
+          continue;
+        }
+        await this.startOne(name);
+      }
+    });
+  }
+
+  private async startOne(name: string): Promise<void> {
+    const entry = this.entry(name);
+    this.setState(name, "starting");
+    try {
+      await entry.component.start();
+      this.addEvent(name, "start", "started");
+      await this.waitProbe(entry);
+      if (this.entry(name).state !== "starting") return; // went down while we waited
+      entry.lastError = null;
+      entry.waitingFor = null;
+      this.addEvent(name, "ready", "ready");
+      this.setState(name, "ready");
+    } catch (err) {
+      if (entry.state === "restarting" || entry.state === "failed") return; // the supervisor owns it now
+      entry.lastError = errorText(err);
+      this.addEvent(name, "error", `start failed: ${entry.lastError}`);
+      this.setState(name, "failed");
+      this.blockDependents(name, `${name} failed`);
+    }
+  }
+
+  private async waitProbe(entry: Entry): Promise<void> {
+    const deadline = Date.now() + this.opts.readyTimeoutMs;
+    // Probe soon after start (most programs are ready in tens of ms), then back off to the interval.
+    for (let pause = 10; ; pause = Math.min(pause * 2, this.opts.pollIntervalMs)) {
+      if (entry.state !== "starting") return;
+      // A probe may block (a waiting write); it gets no more than the time that is left.
+      const left = Math.max(deadline - Date.now(), 1);
+      const probe = await withTimeout(entry.component.probe(), left, {
+        ready: false,
+        waitingFor: entry.waitingFor ?? entry.component.readiness,
+      });
+      if (probe.ready) return;
+      if (entry.waitingFor !== probe.waitingFor) {
+        entry.waitingFor = probe.waitingFor;
+        this.emitPhase();
+      }
+      if (Date.now() >= deadline) {
+        throw new Error(`not ready after ${this.opts.readyTimeoutMs} ms: waited for ${probe.waitingFor}`);
+      }
+      await sleep(pause);
+    }
+  }
+
+  private blockDependents(name: string, reason: string): void {
+    for (const dep of this.dependentsOf(name)) {
+      const e = this.entry(dep);
+      if (e.state === "ready" || e.state === "starting") {
+        e.lastError = reason;
+        this.addEvent(dep, "blocked", reason);
+        this.setState(dep, "blocked");
+      }
+    }
+  }
+
+  /** Transitive dependents, in start order. */
+  private dependentsOf(name: string): string[] {
+    const out = new Set<string>([name]);
+    for (const n of this.order) {
+      if (this.entry(n).component.dependsOn.some((d) => out.has(d))) out.add(n);
+    }
+    out.delete(name);
+    return [...out];
+  }
+
+  private phase(): { phase: NodePhase; message: string } {
+    const entries = this.order.map((n) => [n, this.entry(n)] as const);
+    if (this.stoppedByRequest) return { phase: "stopped", message: "stopped: datapath down by request" };
+    const failed = entries.filter(([, e]) => e.state === "failed");
+    if (failed.length > 0) {
+      return {
+        phase: "failed",
+        message: `failed: ${failed.map(([n, e]) => `${n}: ${e.lastError ?? "failed"}`).join("; ")}`,
+      };
+    }
+    const notReady = entries.filter(([, e]) => e.state !== "ready");
+    if (notReady.length === 0) {
+      return {
+        phase: "ready",
+        message: `ready: ${this.order.length} of ${this.order.length} components ready`,
+      };
+    }
+    const words = notReady.map(([n, e]) => {
+      if (e.state === "starting" && e.waitingFor) return `${n} starting, waiting for ${e.waitingFor}`;
+      if (e.state === "restarting") return `${n} restarting (${e.lastError ?? "exited"})`;
+      if (e.state === "blocked") return `${n} blocked (${e.lastError ?? "dependency not ready"})`;
+      return `${n} ${e.state}`;
+    });
+    const phase: NodePhase = this.everReady ? "degraded" : "starting";
+    return { phase, message: `${phase}: ${words.join("; ")}` };
+  }
+
+  private setState(name: string, state: ComponentState): void {
+    const entry = this.entry(name);
+    if (entry.state !== state) {
+      entry.state = state;
+      entry.since = new Date().toISOString();
+    }
+    this.opts.store?.saveComponent({
+      name,
+      state,
+      restarts: entry.component.details().restarts,
+      lastError: entry.lastError,
+      since: entry.since,
+    });
+    this.emitPhase();
+  }
+
+  private emitPhase(): void {
+    const { phase, message } = this.phase();
+    if (phase === "ready") this.everReady = true;
+    const key = `${phase}|${message}`;
+    if (key === this.lastPhaseKey) return;
+    const phaseChanged = !this.lastPhaseKey.startsWith(`${phase}|`);
+    this.lastPhaseKey = key;
+    if (phaseChanged) this.opts.log.info({ phase }, message);
+    this.emit("phase", this.status());
+  }
+
+  private componentStatus(name: string): ComponentStatus {
+    const e = this.entry(name);
+    const d = e.component.details();
+    return {
+      name,
+      state: e.state,
+      pid: d.pid,
+      restarts: d.restarts,
+      since: e.since,
+      lastError: e.lastError,
+      dependsOn: [...e.component.dependsOn],
+      adopted: d.adopted,
+      logTail: d.logTail,
+    };
+  }
+
+  addEvent(component: string | null, kind: EventKind, message: string): NodeEvent {
+    let event: NodeEvent;
+    if (this.opts.store) {
+      event = this.opts.store.addEvent(component, kind, message);
+    } else {
+      const id = (this.memEvents.at(-1)?.id ?? 0) + 1;
+      event = { id, time: new Date().toISOString(), component, kind, message };
+      this.memEvents.push(event);
+      if (this.memEvents.length > 10_000) this.memEvents.shift();
+    }
+    this.opts.log.info({ component, kind }, message);
+    this.emit("event", event);
+    return event;
+  }
+
+  private entry(name: string): Entry {
+    const e = this.entries.get(name);
+    if (!e) throw new UnknownComponentError(name, this.order);
+    return e;
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}
+
+/** The promise's value, or `late` when it has not settled within ms. */
+function withTimeout<T>(p: Promise<T>, ms: number, late: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<T>((r) => {
+    timer = setTimeout(() => r(late), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

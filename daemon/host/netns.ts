@@ -1,0 +1,33 @@
+import { existsSync } from "node:fs";
+import { describeFailure, runCommand } from "./command";
+
+/** Network namespaces by name (iproute2's /run/netns). Used by the sandbox profile and tests. */
+export const netnsPath = (name: string) => `/run/netns/${name}`;
+
+/** Create the namespace unless it exists; returns true when this call created it. */
+export async function ensureNetns(name: string): Promise<boolean> {
+  if (existsSync(netnsPath(name))) return false;
+  const argv = ["ip", "netns", "add", name];
+  const r = await runCommand(argv, { timeoutMs: 10_000 });
+  if (r.code !== 0) throw new Error(describeFailure(argv, r));
+  // A fresh namespace has lo down; loopback must work for the gRPC endpoints inside it.
+  const up = ["ip", "-n", name, "link", "set", "lo", "up"];
+  const r2 = await runCommand(up, { timeoutMs: 10_000 });
+  if (r2.code !== 0) throw new Error(describeFailure(up, r2));
+  return true;
+}
+
+export async function deleteNetns(name: string): Promise<void> {
+  if (!existsSync(netnsPath(name))) return;
+  const argv = ["ip", "netns", "del", name];
+  const r = await runCommand(argv, { timeoutMs: 10_000 });
+  if (r.code !== 0) throw new Error(describeFailure(argv, r));
+}
+
+/**
+ * argv that runs a program inside the namespace. `ip netns exec` execs the program in place, so
+ * the pid, start time and /proc/PID/cmdline are the program's own: adoption checks still hold.
+ */
+export function inNetns(name: string | null, argv: readonly string[]): string[] {
+  return name ? ["ip", "netns", "exec", name, ...argv] : [...argv];
+}

@@ -1,0 +1,50 @@
+import { readFileSync } from "node:fs";
+
+/** What /proc says about a pid: enough to tell whether it is still the process we started. */
+export interface ProcInfo {
+  /** Single-letter state (R, S, D, Z, ...). Z and X are dead for our purposes. */
+  state: string;
+  /** Field 22 of /proc/PID/stat: start time in clock ticks after boot. Survives exec. */
+  startTime: number;
+}
+
+export function procInfo(pid: number): ProcInfo | null {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return null;
+  }
+  // comm (field 2) may contain spaces and parentheses: parse after the last ')'.
+  const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // rest[0] is field 3 (state); field 22 is rest[19].
+  const state = rest[0] ?? "?";
+  const startTime = Number(rest[19]);
+  return Number.isFinite(startTime) ? { state, startTime } : null;
+}
+
+export function procCmdline(pid: number): string[] | null {
+  try {
+    const raw = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    return raw.split("\0").slice(0, -1);
+  } catch {
+    return null;
+  }
+}
+
+/** Alive and not a zombie. */
+export function isAlive(pid: number): boolean {
+  const info = procInfo(pid);
+  return info !== null && info.state !== "Z" && info.state !== "X";
+}
+
+/**
+ * The identity check for adoption: the pid is alive, started at the recorded time and runs the
+ * recorded argv. A pid that fails it may belong to another program now and is never touched.
+ */
+export function isSameProcess(pid: number, startTime: number, argv: readonly string[]): boolean {
+  const info = procInfo(pid);
+  if (!info || info.state === "Z" || info.state === "X" || info.startTime !== startTime) return false;
+  const cmd = procCmdline(pid);
+  return cmd !== null && cmd.length === argv.length && cmd.every((a, i) => a === argv[i]);
+}

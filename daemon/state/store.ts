@@ -1,0 +1,435 @@
+/**
+ * The daemon's persistent state (better-sqlite3): supervised children, component states, the capped
+ * event history and jobs. Synchronous on purpose: every write is a short local transaction.
+ */
+import { chmodSync, closeSync, constants, existsSync, mkdirSync, openSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import type { ComponentState, EventKind, NodeEvent } from "../engine/component";
+import { checkSchemaVersion, findMigrationsDir, loadMigrations, MigrationError, migrate } from "./migrate";
+
+/** The state database cannot be used; the daemon must not start. The message is meant for an admin. */
+export class StateError extends Error {
+  override readonly name = "StateError";
+}
+
+export interface ChildRecord {
+  component: string;
+  pid: number;
+  /** Field 22 of /proc/PID/stat (clock ticks since boot): tells a reused pid apart. */
+  startTime: number;
+  argv: string[];
+  /** ISO time. */
+  spawnedAt: string;
+  logFile: string;
+}
+
+export interface ComponentRecord {
+  name: string;
+  state: ComponentState;
+  restarts: number;
+  lastError: string | null;
+  /** ISO time of the last state change. */
+  since: string;
+}
+
+export type JobState = "running" | "succeeded" | "failed" | "interrupted";
+export type StepState = "pending" | "running" | "succeeded" | "failed" | "skipped";
+
+export interface JobStep {
+  idx: number;
+  name: string;
+  state: StepState;
+  message: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface Job {
+  id: number;
+  kind: string;
+  state: JobState;
+  createdAt: string;
+  updatedAt: string;
+  message: string | null;
+  steps: JobStep[];
+}
+
+export interface StateStoreOptions {
+  /** Defaults to the installed tree's migrations/ (see findMigrationsDir). */
+  migrationsDir?: string;
+  /** How many newest events to keep (default 10000). */
+  eventCap?: number;
+}
+
+const DEFAULT_EVENT_CAP = 10_000;
+const BUSY_TIMEOUT_MS = 5000;
+
+interface ChildRow {
+  component: string;
+  pid: number;
+  start_time: number;
+  argv: string;
+  spawned_at: string;
+  log_file: string;
+}
+interface ComponentRow {
+  name: string;
+  state: string;
+  restarts: number;
+  last_error: string | null;
+  since: string;
+}
+interface EventRow {
+  id: number;
+  time: string;
+  component: string | null;
+  kind: string;
+  message: string;
+}
+interface JobRow {
+  id: number;
+  kind: string;
+  state: string;
+  created_at: string;
+  updated_at: string;
+  message: string | null;
+}
+interface StepRow {
+  idx: number;
+  name: string;
+  state: string;
+  message: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+const JOB_COLS = "id, kind, state, created_at, updated_at, message";
+
+function prepare(db: Database.Database) {
+  return {
+    saveChild: db.prepare<ChildRow>(
+      `INSERT INTO children (component, pid, start_time, argv, spawned_at, log_file)
+       VALUES (@component, @pid, @start_time, @argv, @spawned_at, @log_file)
+       ON CONFLICT (component) DO UPDATE SET pid = excluded.pid, start_time = excluded.start_time,
+         argv = excluded.argv, spawned_at = excluded.spawned_at, log_file = excluded.log_file`,
+    ),
+    child: db.prepare<[string], ChildRow>("SELECT * FROM children WHERE component = ?"),
+    children: db.prepare<[], ChildRow>("SELECT * FROM children ORDER BY component"),
+    deleteChild: db.prepare<[string]>("DELETE FROM children WHERE component = ?"),
+    saveComponent: db.prepare<ComponentRow>(
+      `INSERT INTO components (name, state, restarts, last_error, since)
+       VALUES (@name, @state, @restarts, @last_error, @since)
+       ON CONFLICT (name) DO UPDATE SET state = excluded.state, restarts = excluded.restarts,
+         last_error = excluded.last_error, since = excluded.since`,
+    ),
+    components: db.prepare<[], ComponentRow>("SELECT * FROM components ORDER BY name"),
+    addEvent: db.prepare<[string, string | null, string, string]>(
+      "INSERT INTO events (time, component, kind, message) VALUES (?, ?, ?, ?)",
+    ),
+    pruneEvents: db.prepare<[number]>("DELETE FROM events WHERE id <= ?"),
+    events: db.prepare<[number, number], EventRow>(
+      "SELECT id, time, component, kind, message FROM events WHERE id > ? ORDER BY id LIMIT ?",
+    ),
+    lastEventId: db.prepare<[], number>("SELECT COALESCE(MAX(id), 0) FROM events").pluck(),
+    insertJob: db.prepare<[string, string, string]>(
+      "INSERT INTO jobs (kind, state, created_at, updated_at) VALUES (?, 'running', ?, ?)",
+    ),
+    insertStep: db.prepare<[number, number, string]>(
+      "INSERT INTO job_steps (job_id, idx, name, state) VALUES (?, ?, ?, 'pending')",
+    ),
+    startStep: db.prepare<[string, number, number]>(
+      `UPDATE job_steps SET state = 'running', started_at = ?, finished_at = NULL, message = NULL
+       WHERE job_id = ? AND idx = ?`,
+    ),
+    finishStep: db.prepare<[string, string | null, string, number, number]>(
+      "UPDATE job_steps SET state = ?, message = ?, finished_at = ? WHERE job_id = ? AND idx = ?",
+    ),
+    touchJob: db.prepare<[string, number]>("UPDATE jobs SET updated_at = ? WHERE id = ?"),
+    finishJob: db.prepare<[string, string | null, string, number]>(
+      "UPDATE jobs SET state = ?, message = ?, updated_at = ? WHERE id = ? AND state = 'running'",
+    ),
+    // A finished job leaves no step pending or running: running ones failed, pending ones were skipped.
+    closeSteps: db.prepare<[string, string, number]>(
+      `UPDATE job_steps SET state = CASE state WHEN 'running' THEN 'failed' ELSE 'skipped' END,
+         message = COALESCE(message, ?), finished_at = ?
+       WHERE job_id = ? AND state IN ('pending', 'running')`,
+    ),
+    job: db.prepare<[number], JobRow>(`SELECT ${JOB_COLS} FROM jobs WHERE id = ?`),
+    jobs: db.prepare<[number], JobRow>(`SELECT ${JOB_COLS} FROM jobs ORDER BY id DESC LIMIT ?`),
+    runningJobs: db.prepare<[], JobRow>(`SELECT ${JOB_COLS} FROM jobs WHERE state = 'running' ORDER BY id`),
+    integrityCheck: db.prepare<[], string>("PRAGMA integrity_check").pluck(),
+    steps: db.prepare<[number], StepRow>(
+      "SELECT idx, name, state, message, started_at, finished_at FROM job_steps WHERE job_id = ? ORDER BY idx",
+    ),
+  };
+}
+
+const now = () => new Date().toISOString();
+const errMsg = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+export class StateStore {
+  private readonly q: ReturnType<typeof prepare>;
+  /** Runs fn in one transaction (BEGIN IMMEDIATE ... COMMIT; ROLLBACK if it throws). */
+  private readonly tx: <T>(fn: () => T) => T;
+
+  private constructor(
+    private readonly db: Database.Database,
+    readonly file: string,
+    private readonly eventCap: number,
+  ) {
+    this.q = prepare(db);
+    const tx = db.transaction((fn: () => unknown) => fn());
+    this.tx = <T>(fn: () => T) => tx.immediate(fn) as T;
+  }
+
+  /**
+   * Opens (creating if needed) and migrates the state database. Throws StateError, leaving the file's
+   * contents untouched, when it is corrupt, not SQLite, from a newer k8s-offloadd, or a migration fails.
+   */
+  static open(file: string, opts: StateStoreOptions = {}): StateStore {
+    const eventCap = opts.eventCap ?? DEFAULT_EVENT_CAP;
+    if (!Number.isInteger(eventCap) || eventCap < 1)
+      throw new RangeError(`eventCap must be >= 1, got ${eventCap}`);
+    let migrations: ReturnType<typeof loadMigrations>;
+    try {
+      migrations = loadMigrations(opts.migrationsDir ?? findMigrationsDir());
+    } catch (err) {
+      throw new StateError(errMsg(err), { cause: err });
+    }
+    try {
+      if (mkdirSync(dirname(file), { recursive: true, mode: 0o700 }) !== undefined)
+        chmodSync(dirname(file), 0o700);
+      // Created 0600 before SQLite sees it (no window with a umask-derived mode). Never truncates. SQLite
+      // gives its -wal/-shm files the main file's mode; fix leftovers from a looser past too.
+      closeSync(openSync(file, constants.O_RDWR | constants.O_CREAT, 0o600));
+      for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
+    } catch (err) {
+      throw new StateError(`cannot create state database ${file}: ${errMsg(err)}`, { cause: err });
+    }
+    let db: Database.Database;
+    try {
+      db = new Database(file);
+    } catch (err) {
+      throw new StateError(`cannot open state database ${file}: ${errMsg(err)}`, { cause: err });
+    }
+    try {
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      // Reads only, up to the version check: nothing may write to a file we are about to refuse.
+      quickCheck(db, file);
+      checkSchemaVersion(db, migrations, file);
+      db.pragma("journal_mode = WAL");
+      // FULL: in WAL mode, NORMAL syncs only at checkpoints, so the last committed transactions may be
+      // lost on power failure. Which children we spawned (pid, start time) and which jobs ran must
+      // survive, or a restarted daemon would not adopt its own processes. Writes are rare; cost is small.
+      db.pragma("synchronous = FULL");
+      db.pragma("foreign_keys = ON");
+      migrate(db, migrations, file);
+      return new StateStore(db, file, eventCap);
+    } catch (err) {
+      db.close();
+      if (err instanceof MigrationError) throw new StateError(err.message, { cause: err });
+      if (err instanceof StateError) throw err;
+      throw new StateError(`cannot open state database ${file}: ${errMsg(err)}`, { cause: err });
+    }
+  }
+
+  // ---- children --------------------------------------------------------------------------------
+
+  saveChild(rec: ChildRecord): void {
+    this.q.saveChild.run({
+      component: rec.component,
+      pid: rec.pid,
+      start_time: rec.startTime,
+      argv: JSON.stringify(rec.argv),
+      spawned_at: rec.spawnedAt,
+      log_file: rec.logFile,
+    });
+  }
+
+  child(component: string): ChildRecord | undefined {
+    const row = this.q.child.get(component);
+    return row && toChild(row);
+  }
+
+  children(): ChildRecord[] {
+    return this.q.children.all().map(toChild);
+  }
+
+  deleteChild(component: string): void {
+    this.q.deleteChild.run(component);
+  }
+
+  // ---- components ------------------------------------------------------------------------------
+
+  saveComponent(rec: ComponentRecord): void {
+    this.q.saveComponent.run({
+      name: rec.name,
+      state: rec.state,
+      restarts: rec.restarts,
+      last_error: rec.lastError,
+      since: rec.since,
+    });
+  }
+
+  components(): ComponentRecord[] {
+    return this.q.components.all().map((r) => ({
+      name: r.name,
+      state: r.state as ComponentState,
+      restarts: r.restarts,
+      lastError: r.last_error,
+      since: r.since,
+    }));
+  }
+
+  // ---- events ----------------------------------------------------------------------------------
+
+  /** Appends an event and returns it as stored; only the newest `eventCap` events are kept. */
+  addEvent(component: string | null, kind: EventKind, message: string): NodeEvent {
+    const time = now();
+    return this.tx(() => {
+      const id = Number(this.q.addEvent.run(time, component, kind, message).lastInsertRowid);
+      // Keeps exactly the newest `eventCap` rows: a range delete on the rowid b-tree which, in steady
+      // state, removes one row per insert, inside the insert's own transaction (no extra fsync).
+      this.q.pruneEvents.run(id - this.eventCap);
+      return { id, time, component, kind, message };
+    });
+  }
+
+  /** Up to `limit` events with id > after, oldest first. */
+  events(after: number, limit: number): NodeEvent[] {
+    if (!(limit > 0)) return []; // SQLite reads a negative LIMIT as "no limit"
+    return this.q.events.all(after, limit) as NodeEvent[];
+  }
+
+  /** The newest event's id, 0 when there is none. */
+  lastEventId(): number {
+    return this.q.lastEventId.get() ?? 0;
+  }
+
+  // ---- jobs ------------------------------------------------------------------------------------
+
+  /** A new running job with its steps pending (idx 0..n-1). Returns its id. */
+  createJob(kind: string, steps: string[]): number {
+    const t = now();
+    return this.tx(() => {
+      const id = Number(this.q.insertJob.run(kind, t, t).lastInsertRowid);
+      for (const [idx, name] of steps.entries()) this.q.insertStep.run(id, idx, name);
+      return id;
+    });
+  }
+
+  startStep(jobId: number, idx: number): void {
+    const t = now();
+    this.updateStep(jobId, idx, () => this.q.startStep.run(t, jobId, idx).changes, t);
+  }
+
+  finishStep(jobId: number, idx: number, state: "succeeded" | "failed" | "skipped", message?: string): void {
+    const t = now();
+    this.updateStep(
+      jobId,
+      idx,
+      () => this.q.finishStep.run(state, message ?? null, t, jobId, idx).changes,
+      t,
+    );
+  }
+
+  /** Ends a running job; its steps still pending become skipped, those still running failed. */
+  finishJob(jobId: number, state: Exclude<JobState, "running">, message?: string): void {
+    const t = now();
+    this.tx(() => {
+      if (this.q.finishJob.run(state, message ?? null, t, jobId).changes === 0) {
+        const job = this.q.job.get(jobId);
+        throw new StateError(job ? `job ${jobId} is already ${job.state}` : `no job ${jobId}`);
+      }
+      this.q.closeSteps.run(`job ${state}`, t, jobId);
+    });
+  }
+
+  job(id: number): Job | undefined {
+    const row = this.q.job.get(id);
+    return row && this.toJob(row);
+  }
+
+  /** The newest `limit` jobs, newest first. */
+  jobs(limit: number): Job[] {
+    if (!(limit > 0)) return [];
+    return this.q.jobs.all(limit).map((r) => this.toJob(r));
+  }
+
+  /** Jobs still marked running, oldest first: after a crash, the ones to resume or mark interrupted. */
+  runningJobs(): Job[] {
+    return this.q.runningJobs.all().map((r) => this.toJob(r));
+  }
+
+  // ---- maintenance -----------------------------------------------------------------------------
+
+  /** PRAGMA integrity_check: "ok", or the problems found, one per line. */
+  integrityCheck(): string {
+    return this.q.integrityCheck.all().join("\n");
+  }
+
+  /** Closes the database (idempotent). */
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  private updateStep(jobId: number, idx: number, update: () => number, t: string): void {
+    this.tx(() => {
+      if (update() === 0) throw new StateError(`job ${jobId} has no step ${idx}`);
+      this.q.touchJob.run(t, jobId);
+    });
+  }
+
+  private toJob(r: JobRow): Job {
+    return {
+      id: r.id,
+      kind: r.kind,
+      state: r.state as JobState,
+      createdAt: r.created_at,
+      updatedAt: r.updated_at,
+      message: r.message,
+      steps: this.q.steps.all(r.id).map((s) => ({
+        idx: s.idx,
+        name: s.name,
+        state: s.state as StepState,
+        message: s.message,
+        startedAt: s.started_at,
+        finishedAt: s.finished_at,
+      })),
+    };
+  }
+}
+
+function toChild(r: ChildRow): ChildRecord {
+  return {
+    component: r.component,
+    pid: r.pid,
+    startTime: r.start_time,
+    argv: JSON.parse(r.argv) as string[],
+    spawnedAt: r.spawned_at,
+    logFile: r.log_file,
+  };
+}
+
+/** PRAGMA quick_check on the file as found; a file that fails it is refused, never repaired or replaced. */
+function quickCheck(db: Database.Database, file: string): void {
+  const refuse = (why: string) =>
+    new StateError(
+      `state database ${file} ${why}; refusing to start; the file is left untouched ` +
+        "(move it aside to start with an empty state, or restore a backup)",
+    );
+  let result: string[];
+  try {
+    result = db.prepare("PRAGMA quick_check").pluck().all() as string[];
+  } catch (err) {
+    throw refuse(`is corrupt or not an SQLite database (${errMsg(err)})`);
+  }
+  if (result.length !== 1 || result[0] !== "ok") {
+    const found = result
+      .slice(0, 3)
+      .join("; ")
+      .replace(/\s*\n\s*/g, " ");
+    throw refuse(`failed its integrity check (${found})`);
+  }
+}

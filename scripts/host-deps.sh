@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the sandbox profile and the tests need, idempotently: nothing is
+# done when every tool is already there. Open vSwitch is run by hand by the daemon (own run/db/log
+# dirs), so the package's own service must not start here: a temporary policy-rc.d denies it.
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
+have ovs-vswitchd || need+=(openvswitch-switch)
+have ip || need+=(iproute2)
+have unshare || need+=(util-linux)
+have mount || need+=(mount)
+[ ${#need[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+  echo "host-deps: missing ${need[*]}; run as root to install them" >&2
+  exit 1
+fi
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\n# k8s-offloadd host-deps: do not start services while installing\nexit 101\n' >/usr/sbin/policy-rc.d
+  chmod 0755 /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+echo "host-deps: installing ${need[*]}" >&2
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `npm test`: lint, type-check and build, OpenAPI freshness, then every test inside a throwaway
+# network + mount + pid namespace (test/harness/in-namespace.ts): the daemon, Open vSwitch and the
+# TAPs the tests make live there and die with it; nothing reaches the host's own interfaces.
+# Arguments filter test files by substring: `npm test -- engine`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+npx biome check .
+npx tsc -p tsconfig.json
+node dist/scripts/write-openapi.js --check
+bash scripts/host-deps.sh
+exec unshare --net --mount --propagation private --pid --fork --mount-proc --kill-child \
+  node dist/test/harness/in-namespace.js "$@"

@@ -1,0 +1,63 @@
+/**
+ * A small in-memory component for tests of the engine and the API (which are generic over
+ * components): ready after `probesToReady` probes once started; can be held not-ready, made to fail
+ * its start, or told it crashed and came back, the way a supervisor reports a child.
+ */
+import type { Component, ComponentDetails, ComponentSignals, Probe } from "../../daemon/engine/component";
+
+export class Part implements Component {
+  running = false;
+  probes = 0;
+  starts = 0;
+  stops = 0;
+  restarts = 0;
+  /** While false, probes answer not ready. */
+  gateOpen = true;
+  signals: ComponentSignals | null = null;
+  readonly readiness: string;
+  constructor(
+    readonly name: string,
+    readonly dependsOn: string[] = [],
+    public probesToReady = 1,
+    public failStart: string | null = null,
+    readonly journal: string[] = [],
+  ) {
+    this.readiness = `${name} to answer`;
+  }
+  attach(s: ComponentSignals) {
+    this.signals = s;
+  }
+  async start() {
+    this.journal.push(`start ${this.name}`);
+    this.starts++;
+    if (this.failStart) throw new Error(this.failStart);
+    if (!this.running) this.probes = 0;
+    this.running = true;
+  }
+  async probe(): Promise<Probe> {
+    this.probes++;
+    return this.running && this.gateOpen && this.probes >= this.probesToReady
+      ? { ready: true }
+      : { ready: false, waitingFor: this.readiness };
+  }
+  async stop() {
+    this.journal.push(`stop ${this.name}`);
+    this.stops++;
+    this.running = false;
+  }
+  details(): ComponentDetails {
+    return { pid: this.running ? 4242 : null, restarts: this.restarts, logTail: [], adopted: false };
+  }
+  /** What a supervisor does when its child dies... */
+  crash(reason: string) {
+    this.running = false;
+    this.signals?.down(this.name, reason);
+  }
+  /** ...and when it has restarted it. */
+  comeBack() {
+    this.running = true;
+    this.probes = 0;
+    this.restarts++;
+    this.signals?.restarted(this.name);
+  }
+}
