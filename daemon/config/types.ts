@@ -57,7 +57,7 @@ export interface SupervisorConfig {
   /** First restart delay; doubles on every exit up to backoffMaxMs. */
   backoffInitialMs: number;
   backoffMaxMs: number;
-  /** A child that stayed up this long has its backoff reset. */
+  /** A child that stayed up this long is restarted at once when it exits, and its backoff is reset. */
   stableAfterMs: number;
   /** giveUpExits exits within giveUpWindowMs: the component is marked failed and not restarted. */
   giveUpExits: number;

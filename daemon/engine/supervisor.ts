@@ -29,7 +29,7 @@ export interface ProcessSpec {
  *
  *   ensureRunning() ─► adopt (recorded pid alive, same start time and argv) ─► watch by polling /proc
  *                  └─► spawn (own process group, log file) ──────────────────► watch by exit event
- *   exit ─► down signal ─► backoff (100 ms doubling to max; reset after a stable run) ─► spawn ─► restarted
+ *   exit ─► down signal ─► delay (0 after a stable run, else 100 ms doubling to max) ─► spawn ─► restarted
  *        └─► giveUpExits exits within giveUpWindowMs ─► gaveUp signal, no more restarts until ensureRunning()
  *   stop() ─► polite request ─► SIGTERM ─► wait ─► SIGKILL ─► wait ─► report
  */
@@ -220,8 +220,11 @@ export class Supervisor {
       );
       return;
     }
-    if (ranMs >= this.policy.stableAfterMs) this.attempt = 0;
-    const delay = nextBackoff(this.attempt++, this.policy);
+    // A child that had run stably is restarted at once (the datapath is down meanwhile); one that
+    // keeps exiting waits initial × 2^n, capped.
+    const stable = ranMs >= this.policy.stableAfterMs;
+    if (stable) this.attempt = 0;
+    const delay = stable ? 0 : nextBackoff(this.attempt++, this.policy);
     this.signals?.down(this.spec.name, `${reason}; restart in ${delay} ms`);
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;
