@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the sandbox profile and the tests need, idempotently: nothing is
 # done when every tool is already there. Open vSwitch is run by hand by the daemon (own run/db/log
-# dirs), so the package's own service must not start here: a temporary policy-rc.d denies it.
+# dirs) and containerd is only asked for its default config, so neither package's service may start
+# here: a temporary policy-rc.d denies it.
 set -euo pipefail
 
 need=()
@@ -10,6 +11,8 @@ have ovs-vswitchd || need+=(openvswitch-switch)
 have ip || need+=(iproute2)
 have unshare || need+=(util-linux)
 have mount || need+=(mount)
+# The containerd preflight tests fix the distribution's own `containerd config default` output.
+have containerd || need+=(containerd)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" != 0 ]; then

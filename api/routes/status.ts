@@ -36,7 +36,12 @@ const statusRoutes: FastifyPluginAsync<{ engine: EngineApi }> = async (app, { en
     },
     async (request, reply) => {
       const wait = request.query.wait ?? 0;
-      if (wait > 0) await engine.waitReady(wait * 1000);
+      if (wait > 0) {
+        // A client that goes away stops the wait (no listener left behind for up to 300 s).
+        const gone = new AbortController();
+        reply.raw.once("close", () => gone.abort());
+        await engine.waitReady(wait * 1000, gone.signal);
+      }
       const s = engine.status();
       if (s.phase === "ready") return { ready: true, phase: s.phase };
       return reply.code(503).send({ ready: false, phase: s.phase, reason: s.message });

@@ -130,8 +130,8 @@ export interface EngineApi {
   down(): Promise<void>;
   /** Bring the datapath back up after down(). */
   up(): Promise<void>;
-  /** Resolves true once the node is ready, false after timeoutMs. */
-  waitReady(timeoutMs: number): Promise<boolean>;
+  /** Resolves true once the node is ready, false after timeoutMs or when signal aborts. */
+  waitReady(timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
   /** Events after the given id, oldest first. */
   events(after: number, limit: number): NodeEvent[];
   on(event: "event", listener: (e: NodeEvent) => void): this;

@@ -138,20 +138,22 @@ export class Engine extends EventEmitter implements EngineApi {
     await this.converge();
   }
 
-  waitReady(timeoutMs: number): Promise<boolean> {
+  waitReady(timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
     if (this.phase().phase === "ready") return Promise.resolve(true);
     return new Promise((resolve) => {
-      const onPhase = (s: NodeStatus) => {
-        if (s.phase !== "ready") return;
+      const done = (ready: boolean) => {
         clearTimeout(timer);
         this.off("phase", onPhase);
-        resolve(true);
+        signal?.removeEventListener("abort", onAbort);
+        resolve(ready);
       };
-      const timer = setTimeout(() => {
-        this.off("phase", onPhase);
-        resolve(false);
-      }, timeoutMs);
+      const onPhase = (s: NodeStatus) => {
+        if (s.phase === "ready") done(true);
+      };
+      const onAbort = () => done(false);
+      const timer = setTimeout(onAbort, timeoutMs);
       this.on("phase", onPhase);
+      signal?.addEventListener("abort", onAbort);
     });
   }
 

@@ -467,6 +467,17 @@ describe("API on a node that is slow to come up (real engine)", () => {
     await engine.down();
   });
 
+  test("a client that leaves during ?wait takes its wait with it", async () => {
+    await app.listen({ host: "127.0.0.1", port: 0 });
+    const port = (app.server.address() as AddressInfo).port;
+    const phaseListeners = engine.listenerCount("phase");
+    const req = http.get({ host: "127.0.0.1", port, path: "/v1/ready?wait=300" });
+    req.on("error", () => {});
+    await until(() => engine.listenerCount("phase") > phaseListeners, "the request to wait");
+    req.destroy();
+    await until(() => engine.listenerCount("phase") === phaseListeners, "the wait to end with the client");
+  });
+
   test("?wait times out with 503 saying what the node waits for, and resolves once it is ready", async () => {
     await until(() => slow.probes > 0, "the first probe");
     const s = await request(app.server).get("/v1/status").expect(200);

@@ -111,6 +111,17 @@ describe("Engine", () => {
     assert.equal(await waiting, true);
   });
 
+  test("waitReady stops waiting when its signal aborts, leaving no listener", async () => {
+    const e = engine([new Part("a", [], 1e9)], 60000);
+    const before = e.listenerCount("phase");
+    const ac = new AbortController();
+    const waiting = e.waitReady(60000, ac.signal);
+    assert.equal(e.listenerCount("phase"), before + 1);
+    ac.abort();
+    assert.equal(await waiting, false);
+    assert.equal(e.listenerCount("phase"), before);
+  });
+
   test("a failing start names the error; up() after down() starts everything again", async () => {
     const a = new Part("a", [], 1, "cannot run /nope: ENOENT");
     const e = engine([a]);
