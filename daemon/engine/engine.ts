@@ -351,7 +351,8 @@ export class Engine extends EventEmitter implements EngineApi {
     if (key === this.lastPhaseKey) return;
     const phaseChanged = !this.lastPhaseKey.startsWith(`${phase}|`);
     this.lastPhaseKey = key;
-    if (phaseChanged) this.opts.log.info({ phase }, message);
+    // The history records every phase change (not every wording change within a phase).
+    if (phaseChanged) this.addEvent(null, "phase", message);
     this.emit("phase", this.status());
   }
 

@@ -4,12 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import Database from "better-sqlite3";
 import type { NodeEvent, NodeStatus } from "../../daemon/engine/component";
 import { isAlive } from "../../daemon/host/proc";
-import { daemonFixture, scratchDir } from "../helpers/daemon";
+import { DaemonProcess, daemonFixture, scratchDir } from "../helpers/daemon";
 
 type Fixture = Awaited<ReturnType<typeof daemonFixture>>;
 const fixtures: Fixture[] = [];
@@ -176,6 +177,35 @@ describe("daemon with real Open vSwitch", () => {
     );
     await d.http("POST", "/v1/datapath/up");
     await d.until<NodeStatus>("/v1/status", isReady);
+  });
+
+  test("a bad config file: exit 2 naming the key, its line and what is allowed; nothing written", async () => {
+    const f = await fixture();
+    const bad = join(f.dir, "bad.yaml");
+    writeFileSync(bad, `stateDir: ${join(f.dir, "state-bad")}\ntaps:\n  count: 12\n  colour: blue\n`);
+    const d = new DaemonProcess(bad, f.port, null);
+    const { code } = await d.exited;
+    assert.equal(code, 2);
+    assert.match(d.stderr, /taps\.count \(line 3:10\) is 12; allowed: a power of 2 greater than 4/);
+    assert.match(d.stderr, /unknown key "taps\.colour" \(line 4:3\)/);
+    assert.ok(!existsSync(join(f.dir, "state-bad")), "no state dir created");
+    assert.equal(f.notify.messages.length, 0);
+  });
+
+  test("a state database newer than the code: exit 1 with a clear error, the file untouched", async () => {
+    const f = await fixture();
+    mkdirSync(join(f.dir, "state"), { mode: 0o700 });
+    const file = join(f.dir, "state/state.db");
+    const db = new Database(file);
+    db.pragma("user_version = 99");
+    db.close();
+    const bytes = readFileSync(file);
+    const d = f.start();
+    const { code } = await d.exited;
+    assert.equal(code, 1);
+    assert.match(d.stderr, /schema version 99 but this k8s-offloadd knows up to \d+; refusing to start/);
+    assert.deepEqual(readFileSync(file), bytes);
+    assert.ok(!existsSync(join(f.dir, "ovs/run/db.sock")), "nothing started");
   });
 
   test("SIGTERM with stopOnExit stops every child it started", async () => {

@@ -88,6 +88,11 @@ describe("Engine", () => {
     );
     const kinds = e.events(0, 100).map((ev) => `${ev.component}:${ev.kind}`);
     assert.ok(kinds.includes("a:exit") && kinds.includes("b:blocked") && kinds.includes("a:restart"));
+    const phaseEvents = e
+      .events(0, 100)
+      .filter((ev) => ev.kind === "phase")
+      .map((ev) => ev.message.split(":")[0]);
+    assert.deepEqual(phaseEvents, ["starting", "ready", "degraded", "ready"]);
   });
 
   test("give-up marks failed; a restart by hand brings it back", async () => {
