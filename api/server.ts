@@ -20,18 +20,22 @@ import Fastify, {
 } from "fastify";
 import type { Logger } from "pino";
 import { type EngineApi, UnknownComponentError } from "../daemon/engine/component";
+import type { PreflightApi } from "../daemon/preflight";
 import { createMetrics } from "./metrics";
 import componentRoutes from "./routes/components";
 import datapathRoutes from "./routes/datapath";
 import eventRoutes from "./routes/events";
 import healthRoutes from "./routes/health";
 import metricsRoutes from "./routes/metrics";
+import preflightRoutes from "./routes/preflight";
 import statusRoutes from "./routes/status";
 import { commonErrors, NoQuerySchema } from "./schemas/common";
 import { sharedSchemas } from "./schemas/index";
 
 export interface ServerOptions {
   engine: EngineApi;
+  /** Host preflight (GET /v1/preflight, POST /v1/preflight/fix); absent: those routes answer 503. */
+  preflight?: PreflightApi;
   /** Logger for the API (a child of the daemon's); false or absent: no logging. */
   logger?: Logger | false;
   /** The daemon's version: OpenAPI info.version. */
@@ -133,6 +137,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   await app.register(datapathRoutes, routeOpts);
   await app.register(eventRoutes, { ...routeOpts, heartbeatMs: opts.sseHeartbeatMs ?? 15_000 });
   await app.register(metricsRoutes, { registry: metrics.registry });
+  await app.register(preflightRoutes, { preflight: opts.preflight ?? null });
 
   app.get(
     "/v1/openapi.json",
@@ -167,6 +172,7 @@ function sendError(err: FastifyError, request: FastifyRequest, reply: FastifyRep
     return reply.code(404).send({ error: "unknown_component", message: err.message });
   }
   const status = err.statusCode ?? 500;
+  if (status === 503) return reply.code(503).send({ error: "unavailable", message: err.message });
   if (status >= 400 && status < 500) {
     // Fastify's own request errors (malformed JSON, unsupported content type, body too large): their
     // messages are fixed texts about the request.

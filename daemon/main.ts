@@ -8,6 +8,7 @@ import { Engine } from "./engine/engine";
 import { deleteNetns, ensureNetns } from "./host/netns";
 import { SystemdNotifier, scrubChildEnv } from "./notify/sd-notify";
 import { packageVersion } from "./paths";
+import { Preflight } from "./preflight";
 import { StateError, StateStore } from "./state/store";
 
 const USAGE = `usage: k8s-offloadd [--config PATH] [--version]
@@ -60,7 +61,8 @@ async function main(): Promise<number> {
   }
 
   if (cfg.datapath.netns) await ensureNetns(cfg.datapath.netns);
-  const components = buildComponents({ cfg, store, log, childEnv: scrubChildEnv(process.env) });
+  const preflight = new Preflight(cfg);
+  const components = buildComponents({ cfg, store, log, childEnv: scrubChildEnv(process.env), preflight });
   const engine = new Engine({
     components,
     store,
@@ -76,7 +78,7 @@ async function main(): Promise<number> {
   });
   notifier.status("starting: bringing up the datapath");
 
-  const app = await buildServer({ engine, logger: log.child({ part: "api" }), version });
+  const app = await buildServer({ engine, preflight, logger: log.child({ part: "api" }), version });
   try {
     await app.listen({ host: cfg.api.host, port: cfg.api.port });
   } catch (err) {

@@ -1,6 +1,14 @@
 import { ErrorSchema } from "./common";
 import { NodeEventSchema } from "./events";
+import { ChangeSchema, CheckResultSchema } from "./preflight";
 import { ComponentStatusSchema, NodeStatusSchema } from "./status";
 
 /** Schemas registered with `app.addSchema`, in dependency order. */
-export const sharedSchemas = [ErrorSchema, ComponentStatusSchema, NodeStatusSchema, NodeEventSchema] as const;
+export const sharedSchemas = [
+  ErrorSchema,
+  ComponentStatusSchema,
+  NodeStatusSchema,
+  NodeEventSchema,
+  CheckResultSchema,
+  ChangeSchema,
+] as const;

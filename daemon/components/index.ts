@@ -2,7 +2,9 @@ import type { Logger } from "pino";
 import type { Config } from "../config/types";
 import type { Component } from "../engine/component";
 import { OvsTools } from "../host/ovs";
+import type { PreflightApi } from "../preflight";
 import type { StateStore } from "../state/store";
+import { hugepagesComponent, preflightComponent } from "./host";
 import { ovsdbServer, ovsVswitchd } from "./ovs";
 
 /**
@@ -15,8 +17,14 @@ export function buildComponents(opts: {
   store: StateStore | null;
   log: Logger;
   childEnv: NodeJS.ProcessEnv;
+  preflight: PreflightApi;
 }): Component[] {
   const tools = new OvsTools(opts.cfg.ovs, opts.childEnv);
   const deps = { cfg: opts.cfg, tools, store: opts.store, log: opts.log };
-  return [ovsdbServer(deps, []), ovsVswitchd(deps, ["ovsdb-server"])];
+  return [
+    preflightComponent(opts.preflight, []),
+    hugepagesComponent(opts.cfg.host, ["preflight"]),
+    ovsdbServer(deps, ["hugepages"]),
+    ovsVswitchd(deps, ["ovsdb-server"]),
+  ];
 }

@@ -101,6 +101,7 @@ function complete(raw: Raw, dir: string): Config {
     runDir: abs(raw.runDir),
     logDir: abs(raw.logDir),
     ovs: ovs as OvsConfig,
+    host: { ...raw.host, root: abs(raw.host.root) },
   };
 }
 

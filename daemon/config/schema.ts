@@ -32,6 +32,29 @@ const path = (description: string, def?: string) => ({
   description: `${description}: a path, absolute or relative to the config file's directory`,
 });
 
+const cidr = (description: string, def: string) => ({
+  type: "string",
+  pattern: "^[0-9A-Fa-f.:]+/[0-9]{1,3}$",
+  default: def,
+  description: `${description}: an address/prefix such as ${def}`,
+});
+
+/** Ids of the preflight checks (daemon/preflight/), in the order they run. */
+export const CHECK_IDS = [
+  "kernel",
+  "swap",
+  "modules",
+  "sysctl",
+  "selinux",
+  "firewall",
+  "hugepages",
+  "containerd",
+  "crictl",
+  "proxy",
+  "binaries",
+  "artifacts",
+] as const;
+
 const binary = (name: string) => path(`the ${name} binary (default: derived from ovs.install)`);
 
 export const configSchema = {
@@ -155,6 +178,59 @@ export const configSchema = {
         readyTimeoutMs: positiveInt(30000),
         stopTimeoutMs: positiveInt(5000),
         pollIntervalMs: positiveInt(200),
+      },
+    },
+    host: {
+      type: "object",
+      additionalProperties: false,
+      default: {},
+      properties: {
+        root: path(
+          "the host's root directory, under which every /etc, /proc and /sys file is read and written",
+          "/",
+        ),
+        nodeIP: {
+          type: ["string", "null"],
+          minLength: 1,
+          default: null,
+          description: "null (none known) or the node's IP address, which NO_PROXY must cover",
+        },
+        podCIDR: cidr("the pod CIDR, which NO_PROXY must cover", "10.244.0.0/16"),
+        serviceCIDR: cidr("the service CIDR, which NO_PROXY must cover", "10.96.0.0/12"),
+        hugepages: {
+          type: "object",
+          additionalProperties: false,
+          default: {},
+          properties: {
+            pages: positiveInt(1024, "a positive integer (huge pages per NUMA node)"),
+            pageSizeKB: {
+              type: "integer",
+              enum: [2048, 1048576],
+              default: 2048,
+              description: "2048 or 1048576",
+            },
+            mountPoint: {
+              type: "string",
+              pattern: "^/",
+              default: "/mnt/huge",
+              description: "an absolute path on the host (below host.root)",
+            },
+          },
+        },
+        preflight: {
+          type: "object",
+          additionalProperties: false,
+          default: {},
+          properties: {
+            disabled: {
+              type: "array",
+              uniqueItems: true,
+              items: { type: "string", enum: [...CHECK_IDS], description: `one of ${CHECK_IDS.join(", ")}` },
+              default: [],
+              description: `a list of check ids (${CHECK_IDS.join(", ")})`,
+            },
+          },
+        },
       },
     },
   },

@@ -1,3 +1,5 @@
+import type { CHECK_IDS } from "./schema";
+
 /**
  * The daemon's configuration after validation and defaulting. Every path is absolute.
  * The YAML shape is the same (camelCase keys); see profiles/p4-ovs.yaml for every key documented.
@@ -27,7 +29,34 @@ export interface Config {
   ovs: OvsConfig;
   taps: { count: number; prefix: string; max: number };
   supervisor: SupervisorConfig;
+  host: HostConfig;
 }
+
+export interface HostConfig {
+  /**
+   * The host's root directory: every /etc, /proc and /sys file is read and written below it. "/" in
+   * production; anything else is a fake root (sandbox, tests) where commands are never run and their
+   * effect is written into the fake /proc or /sys file instead.
+   */
+  root: string;
+  /** The node's IP address (NO_PROXY must cover it); null: not known, not checked. */
+  nodeIP: string | null;
+  podCIDR: string;
+  serviceCIDR: string;
+  hugepages: {
+    /** Huge pages per NUMA node (the guide writes 1024 to each node). */
+    pages: number;
+    pageSizeKB: number;
+    /** Where hugetlbfs is mounted, a host path (below root). */
+    mountPoint: string;
+  };
+  preflight: {
+    /** Checks not run: reported as skip, and never keep the node from ready. */
+    disabled: CheckId[];
+  };
+}
+
+export type CheckId = (typeof CHECK_IDS)[number];
 
 export interface OvsConfig {
   /** OVS_INSTALL of the P4-OVS guide (run_ovs.sh: RUN_OVS=${OVS_INSTALL:-/usr/local}). */

@@ -8,6 +8,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { stringify } from "yaml";
+import { makeHostRoot } from "./hostroot";
 import { NotifyReceiver } from "./notify-receiver";
 
 export const repoRoot = resolve(__dirname, "../../..");
@@ -28,7 +29,11 @@ export async function freePort(): Promise<number> {
 
 type Overrides = Record<string, unknown>;
 
-/** A sandbox-like config under dir, using Debian's Open vSwitch; overrides merge per section. */
+/**
+ * A sandbox-like config under dir, using Debian's Open vSwitch; overrides merge per section. The host
+ * is a fake root under dir (test/helpers/hostroot.ts) where every preflight check passes and the
+ * hugepages component sets its pages and "mounts" hugetlbfs.
+ */
 export function writeConfig(dir: string, port: number, overrides: Overrides = {}): string {
   const base: Record<string, Record<string, unknown> | string> = {
     profile: "test",
@@ -62,6 +67,7 @@ export function writeConfig(dir: string, port: number, overrides: Overrides = {}
       stopTimeoutMs: 3000,
       pollIntervalMs: 100,
     },
+    host: { root: makeHostRoot(join(dir, "hostroot")) },
   };
   for (const [k, v] of Object.entries(overrides)) {
     const cur = base[k];

@@ -27,6 +27,8 @@ async function fixture(overrides = {}): Promise<Fixture> {
 
 const isReady = (s: NodeStatus) => s.phase === "ready";
 const byName = (s: NodeStatus, n: string) => s.components.find((c) => c.name === n);
+/** The supervised processes (preflight and hugepages are components without one). */
+const children = (s: NodeStatus) => s.components.filter((c) => c.pid !== null);
 
 function vswitchdAnswers(dir: string): boolean {
   const r = spawnSync(
@@ -114,7 +116,7 @@ describe("daemon with real Open vSwitch", () => {
       ["ovsdb-server", "ovs-vswitchd"].map((n) => byName(s2, n)?.pid),
       pids,
     );
-    assert.ok(s2.components.every((c) => c.adopted && c.restarts === 0));
+    assert.ok(children(s2).every((c) => c.adopted && c.restarts === 0));
     assert.ok((await events(d2)).some((e) => e.kind === "adopt" && e.component === "ovs-vswitchd"));
     // Adopted children are still supervised: one that dies is restarted.
     process.kill(pids[1] as number, "SIGKILL");
@@ -167,7 +169,7 @@ describe("daemon with real Open vSwitch", () => {
     const f = await fixture();
     const d = f.start();
     const s = await d.until<NodeStatus>("/v1/status", isReady);
-    const pids = s.components.map((c) => c.pid as number);
+    const pids = children(s).map((c) => c.pid as number);
     const r = await d.http("POST", "/v1/datapath/down");
     assert.equal(r.status, 200);
     assert.equal((r.body as NodeStatus).phase, "stopped");
@@ -208,13 +210,55 @@ describe("daemon with real Open vSwitch", () => {
     assert.ok(!existsSync(join(f.dir, "ovs/run/db.sock")), "nothing started");
   });
 
+  test("preflight and hugepages run against the fake host root before ovsdb-server", async () => {
+    const f = await fixture();
+    const d = f.start();
+    const s = await d.until<NodeStatus>("/v1/status", isReady);
+    assert.deepEqual(
+      s.components.map((c) => [c.name, c.dependsOn]),
+      [
+        ["preflight", []],
+        ["hugepages", ["preflight"]],
+        ["ovsdb-server", ["hugepages"]],
+        ["ovs-vswitchd", ["ovsdb-server"]],
+      ],
+    );
+    const root = join(f.dir, "hostroot");
+    const nr = "sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages";
+    assert.equal(readFileSync(join(root, nr), "utf8"), "1024\n");
+    assert.match(readFileSync(join(root, "proc/mounts"), "utf8"), / \/mnt\/huge hugetlbfs /);
+    const r = await d.http("GET", "/v1/preflight");
+    assert.equal(r.status, 200);
+    for (const c of (r.body as { checks: { id: string; status: string; observed: string }[] }).checks) {
+      // proxy reads the daemon's environment, which is the test runner's: at worst a warning.
+      const ok = c.id === "proxy" ? ["pass", "warn"] : ["pass", "skip"];
+      assert.ok(ok.includes(c.status), `${c.id}: ${c.status} (${c.observed})`);
+    }
+  });
+
+  test("a failing preflight check keeps the node from ready; /v1/status and STATUS= name it", async () => {
+    const f = await fixture({ supervisor: { readyTimeoutMs: 300 } });
+    writeFileSync(join(f.dir, "hostroot/proc/sys/kernel/osrelease"), "4.19.0-old\n");
+    const d = f.start();
+    const m = await f.notify.waitFor(
+      (x) => /^failed: .*preflight check kernel/.test(x.fields.STATUS ?? ""),
+      15000,
+    );
+    assert.match(m.fields.STATUS ?? "", /observed: kernel 4\.19\.0-old; expected: kernel 5\.4 or newer/);
+    const s = await d.until<NodeStatus>("/v1/status", (x) => x.phase === "failed");
+    assert.match(s.message, /preflight: not ready after 300 ms: waited for preflight check kernel to pass/);
+    assert.equal(byName(s, "ovsdb-server")?.state, "blocked");
+    assert.ok(!f.notify.messages.some((x) => x.fields.READY === "1"));
+  });
+
   test("SIGTERM with stopOnExit stops every child it started", async () => {
     const f = await fixture();
     const d = f.start();
     const s = await d.until<NodeStatus>("/v1/status", isReady);
     await d.stop();
     assert.equal((await d.exited).code, 0);
-    assert.ok(s.components.every((c) => c.pid && !isAlive(c.pid)));
+    assert.equal(children(s).length, 2);
+    assert.ok(children(s).every((c) => c.pid && !isAlive(c.pid)));
     assert.ok(f.notify.messages.some((m) => m.fields.STOPPING === "1"));
     assert.ok(!existsSync(join(f.dir, "run/ovs-vswitchd.pid")));
   });

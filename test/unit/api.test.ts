@@ -110,11 +110,13 @@ const expectedRoutes = [
   "GET /v1/components/{name}",
   "GET /v1/events",
   "GET /v1/openapi.json",
+  "GET /v1/preflight",
   "GET /v1/ready",
   "GET /v1/status",
   "POST /v1/components/{name}/restart",
   "POST /v1/datapath/down",
   "POST /v1/datapath/up",
+  "POST /v1/preflight/fix",
 ];
 
 describe("API on a node that comes up (real engine)", () => {
@@ -423,6 +425,8 @@ describe("API on a node that comes up (real engine)", () => {
     assert.ok(doc.paths["/v1/components/{name}"]?.get?.responses["404"]);
     assert.ok(doc.paths["/v1/ready"]?.get?.responses["503"]);
     assert.deepEqual(Object.keys(doc.components.schemas).sort(), [
+      "Change",
+      "CheckResult",
       "ComponentStatus",
       "Error",
       "NodeEvent",

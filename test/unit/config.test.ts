@@ -103,6 +103,14 @@ const DEFAULTS: Config = {
     stopTimeoutMs: 5000,
     pollIntervalMs: 200,
   },
+  host: {
+    root: "/",
+    nodeIP: null,
+    podCIDR: "10.244.0.0/16",
+    serviceCIDR: "10.96.0.0/12",
+    hugepages: { pages: 1024, pageSizeKB: 2048, mountPoint: "/mnt/huge" },
+    preflight: { disabled: [] },
+  },
 };
 
 describe("loading", () => {
@@ -152,6 +160,9 @@ describe("loading", () => {
     });
     assert.deepEqual(cfg.taps, DEFAULTS.taps);
     assert.deepEqual(cfg.supervisor, { ...DEFAULTS.supervisor, readyTimeoutMs: 20000 });
+    assert.equal(cfg.host.root, join(sandbox, "hostroot"));
+    assert.deepEqual(cfg.host.hugepages, DEFAULTS.host.hugepages);
+    assert.ok(cfg.host.preflight.disabled.includes("containerd"));
   });
 
   test("OVS paths not given are derived from ovs.install the way the P4-OVS guide lays them out", () => {
@@ -211,7 +222,7 @@ describe("errors name the key, its line:column and what is allowed", () => {
       msg,
       /: unknown key "tapz" \(line 2:1\); allowed keys here: profile, api, stateDir, runDir,/,
     );
-    assert.match(msg, /datapath, ovs, taps, supervisor$/);
+    assert.match(msg, /datapath, ovs, taps, supervisor, host$/);
   });
 
   test("unknown nested key", () => {

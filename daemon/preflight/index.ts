@@ -1,0 +1,115 @@
+import type { CheckId, Config } from "../config/types";
+import { HostFs } from "../host/hostfs";
+import { CHECKS } from "./checks";
+import type { Change, CheckContext, CheckResult, Planned } from "./types";
+
+export type { Change, CheckResult, CheckStatus } from "./types";
+
+/** What one check's fix changed (or, in a dry run, would change); error: why it stopped. */
+export interface FixResult {
+  id: CheckId;
+  changes: Change[];
+  error: string | null;
+}
+
+export interface FixReport {
+  dryRun: boolean;
+  /** Only the checks that had something to change (or failed to). */
+  fixes: FixResult[];
+  /** The checks after the fix (a dry run: as they are). */
+  checks: CheckResult[];
+}
+
+/** What the API asks of preflight (daemon/preflight runs on the host; the API only asks). */
+export interface PreflightApi {
+  run(): Promise<CheckResult[]>;
+  fix(dryRun: boolean): Promise<FixReport>;
+}
+
+/**
+ * Runs the checks below host.root and applies their fixes. A fix is planned for every enabled,
+ * fixable check that does not pass, all against the same state, before anything is applied: the dry
+ * run returns those plans, the real run applies them in order, so both list the same changes. A
+ * check's fix stops at its first failing change (files are written atomically: a failed write leaves
+ * the file as it was) and that check is then reported `fail`, naming the error.
+ */
+export class Preflight implements PreflightApi {
+  private readonly ctx: CheckContext;
+  private readonly disabled: Set<CheckId>;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(cfg: Config, env: NodeJS.ProcessEnv = process.env) {
+    this.ctx = { fs: new HostFs(cfg.host.root), cfg, env };
+    this.disabled = new Set(cfg.host.preflight.disabled);
+  }
+
+  run(): Promise<CheckResult[]> {
+    return this.serial(() => this.runNow());
+  }
+
+  fix(dryRun: boolean): Promise<FixReport> {
+    return this.serial(async () => {
+      const before = await this.runNow();
+      const plans: { id: CheckId; planned: Planned[]; error: string | null }[] = [];
+      for (const check of CHECKS) {
+        const r = before.find((x) => x.id === check.id);
+        if (!check.plan || !r || r.status === "pass" || r.status === "skip") continue;
+        try {
+          plans.push({ id: check.id, planned: await check.plan(this.ctx), error: null });
+        } catch (err) {
+          plans.push({ id: check.id, planned: [], error: (err as Error).message });
+        }
+      }
+      const fixes: FixResult[] = [];
+      for (const p of plans) {
+        const changes: Change[] = [];
+        let error = p.error;
+        for (const item of p.planned) {
+          if (!dryRun) {
+            try {
+              await item.apply();
+            } catch (err) {
+              error = (err as Error).message;
+              break;
+            }
+          }
+          changes.push(item.change);
+        }
+        if (changes.length > 0 || error) fixes.push({ id: p.id, changes, error });
+      }
+      const checks = dryRun ? before : await this.runNow();
+      for (const f of fixes) {
+        const r = checks.find((c) => c.id === f.id);
+        if (r && f.error) {
+          r.status = "fail";
+          r.observed = `${r.observed}; fix failed: ${f.error}`;
+        }
+      }
+      return { dryRun, fixes, checks };
+    });
+  }
+
+  private async runNow(): Promise<CheckResult[]> {
+    const out: CheckResult[] = [];
+    for (const check of CHECKS) {
+      const base = { id: check.id, expected: check.expected(this.ctx), fixable: check.fixable };
+      if (this.disabled.has(check.id)) {
+        out.push({ ...base, status: "skip", observed: "disabled in config (host.preflight.disabled)" });
+        continue;
+      }
+      try {
+        out.push({ ...base, ...(await check.run(this.ctx)) });
+      } catch (err) {
+        out.push({ ...base, status: "fail", observed: (err as Error).message });
+      }
+    }
+    return out;
+  }
+
+  /** One run or fix at a time: a fix never interleaves with another, nor with a run. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+}

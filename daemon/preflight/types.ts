@@ -1,0 +1,50 @@
+import type { CheckId, Config } from "../config/types";
+import type { HostFs } from "../host/hostfs";
+
+export type CheckStatus = "pass" | "warn" | "fail" | "skip";
+
+/** One check's answer: what it saw against what it expected, and whether `fix` can do something. */
+export interface CheckResult {
+  id: CheckId;
+  status: CheckStatus;
+  observed: string;
+  expected: string;
+  fixable: boolean;
+}
+
+/**
+ * One change a fix makes (or, in a dry run, would make). Host paths ("/etc/crictl.yaml"), not the
+ * paths below host.root. `before` is absent for a file that did not exist; a command has neither.
+ */
+export interface Change {
+  file?: string;
+  command?: string;
+  action: "create" | "edit" | "write" | "append" | "run";
+  before?: string;
+  after?: string;
+}
+
+/** A change and how to make it: the dry run lists `change`, the real run also calls `apply`. */
+export interface Planned {
+  change: Change;
+  apply(): Promise<void> | void;
+}
+
+export interface CheckContext {
+  fs: HostFs;
+  cfg: Config;
+  /** The environment whose proxy variables the proxy check reads (the daemon's own). */
+  env: NodeJS.ProcessEnv;
+}
+
+export interface Check {
+  id: CheckId;
+  /** A fix exists (a plan can be made); report-only checks have none. */
+  fixable: boolean;
+  expected(ctx: CheckContext): string;
+  run(
+    ctx: CheckContext,
+  ): Promise<{ status: CheckStatus; observed: string }> | { status: CheckStatus; observed: string };
+  /** What the fix would change in the current state; [] when nothing needs to change. */
+  plan?(ctx: CheckContext): Promise<Planned[]> | Planned[];
+}

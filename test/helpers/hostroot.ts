@@ -1,0 +1,56 @@
+/**
+ * Fake host roots for preflight and hugepages: a directory tree with the /etc, /proc and /sys files
+ * the checks read, in a state where every check passes (hugepages aside: 0 pages, nothing mounted,
+ * which the hugepages component or fix sets). Scenarios then break one thing each.
+ */
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+
+export const SWAPS_HEADER = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n";
+
+export const GOOD_CONTAINERD = `version = 2
+root = "/var/lib/containerd"
+
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+  SystemdCgroup = true
+`;
+
+/** Writes text at a host path below root, creating directories. */
+export function put(root: string, path: string, text: string, mode = 0o644): string {
+  const file = join(root, path);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, text);
+  chmodSync(file, mode);
+  return file;
+}
+
+/** A fake root under dir where every preflight check passes (hugepages: not yet set). */
+export function makeHostRoot(root: string): string {
+  put(root, "/proc/sys/kernel/osrelease", "6.1.0-test-amd64\n");
+  put(root, "/proc/swaps", SWAPS_HEADER);
+  put(root, "/proc/modules", "overlay 151552 0 - Live 0x0000000000000000\nbr_netfilter 32768 0 - Live 0x0\n");
+  put(root, "/etc/modules-load.d/k8s.conf", "overlay\nbr_netfilter\n");
+  put(root, "/proc/sys/net/bridge/bridge-nf-call-iptables", "1\n");
+  put(root, "/proc/sys/net/bridge/bridge-nf-call-ip6tables", "1\n");
+  put(root, "/proc/sys/net/ipv4/ip_forward", "1\n");
+  put(
+    root,
+    "/etc/sysctl.d/kubernetes.conf",
+    "net.bridge.bridge-nf-call-ip6tables = 1\nnet.bridge.bridge-nf-call-iptables = 1\nnet.ipv4.ip_forward = 1\n",
+  );
+  put(root, "/etc/selinux/config", "SELINUX=permissive\nSELINUXTYPE=targeted\n");
+  put(root, "/etc/containerd/config.toml", GOOD_CONTAINERD);
+  put(
+    root,
+    "/etc/crictl.yaml",
+    "runtime-endpoint: unix:///run/containerd/containerd.sock\nimage-endpoint: unix:///run/containerd/containerd.sock\ntimeout: 10\n",
+  );
+  put(root, "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "0\n");
+  put(root, "/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages", "0\n");
+  put(root, "/proc/mounts", "proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\n");
+  for (const b of ["kubeadm", "kubelet", "arp_proxy"]) put(root, `/usr/bin/${b}`, "#!/bin/sh\n", 0o755);
+  return root;
+}
