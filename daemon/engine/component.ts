@@ -35,6 +35,12 @@ export interface Component {
   attach?(signals: ComponentSignals): void;
   /** Daemon exit without stopping the datapath: stop watching, leave processes running. */
   detach?(): void;
+  /**
+   * Called periodically by the engine while the component is ready (never concurrently with
+   * start/stop): put back what was changed behind the daemon's back (a deleted TAP, a removed
+   * address). Throwing records an error event; the component stays ready until its probe says not.
+   */
+  reconcile?(): Promise<void>;
 }
 
 export type Probe = { ready: true } | { ready: false; waitingFor: string };

@@ -24,6 +24,8 @@ export interface EngineOptions {
   profile: string;
   readyTimeoutMs: number;
   pollIntervalMs: number;
+  /** How often ready components with a reconcile() hook are asked to reconcile (default 2000 ms). */
+  reconcileIntervalMs?: number;
 }
 
 interface Entry {
@@ -51,6 +53,7 @@ export class Engine extends EventEmitter implements EngineApi {
   private everReady = false;
   private queue: Promise<unknown> = Promise.resolve();
   private convergePending = false;
+  private reconcileTimer: NodeJS.Timeout | null = null;
   private lastPhaseKey = "";
   private memEvents: NodeEvent[] = [];
   private readonly opts: EngineOptions;
@@ -70,7 +73,40 @@ export class Engine extends EventEmitter implements EngineApi {
   /** Start every component in dependency order; resolves when all are ready or the pass ended. */
   bringUp(): Promise<void> {
     this.stoppedByRequest = false;
+    this.startReconciling();
     return this.converge();
+  }
+
+  /**
+   * One reconcile pass over the ready components that have the hook, in order, through the same
+   * queue as every other operation. Also run by the timer that bringUp() starts.
+   */
+  reconcile(): Promise<void> {
+    return this.serial(async () => {
+      if (this.stoppedByRequest) return;
+      for (const name of this.order) {
+        const entry = this.entry(name);
+        if (entry.state !== "ready" || !entry.component.reconcile) continue;
+        try {
+          await entry.component.reconcile();
+        } catch (err) {
+          this.addEvent(name, "error", `reconcile failed: ${errorText(err)}`);
+        }
+      }
+    });
+  }
+
+  private startReconciling(): void {
+    if (this.reconcileTimer || !this.opts.components.some((c) => c.reconcile)) return;
+    let running = false;
+    this.reconcileTimer = setInterval(() => {
+      if (running) return;
+      running = true;
+      void this.reconcile().finally(() => {
+        running = false;
+      });
+    }, this.opts.reconcileIntervalMs ?? 2000);
+    this.reconcileTimer.unref();
   }
 
   // ---- EngineApi -------------------------------------------------------------------------------
@@ -179,6 +215,8 @@ export class Engine extends EventEmitter implements EngineApi {
    * running and is adopted by the next daemon). Components with a `detach` hook use it.
    */
   detach(): void {
+    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    this.reconcileTimer = null;
     for (const name of this.order) {
       this.entry(name).component.detach?.();
     }

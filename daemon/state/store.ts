@@ -104,6 +104,13 @@ interface StepRow {
   finished_at: string | null;
 }
 
+/** A TAP the daemon created (so teardown removes only ours). */
+export interface TapRecord {
+  name: string;
+  backend: "gnmi" | "kernel";
+  createdAt: string;
+}
+
 const JOB_COLS = "id, kind, state, created_at, updated_at, message";
 
 function prepare(db: Database.Database) {
@@ -159,6 +166,11 @@ function prepare(db: Database.Database) {
     jobs: db.prepare<[number], JobRow>(`SELECT ${JOB_COLS} FROM jobs ORDER BY id DESC LIMIT ?`),
     runningJobs: db.prepare<[], JobRow>(`SELECT ${JOB_COLS} FROM jobs WHERE state = 'running' ORDER BY id`),
     integrityCheck: db.prepare<[], string>("PRAGMA integrity_check").pluck(),
+    recordTap: db.prepare<[string, string, string]>(
+      "INSERT INTO taps (name, backend, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET backend = excluded.backend",
+    ),
+    taps: db.prepare<[], TapRecord>("SELECT name, backend, created_at AS createdAt FROM taps ORDER BY name"),
+    forgetTap: db.prepare<[string]>("DELETE FROM taps WHERE name = ?"),
     steps: db.prepare<[number], StepRow>(
       "SELECT idx, name, state, message, started_at, finished_at FROM job_steps WHERE job_id = ? ORDER BY idx",
     ),
@@ -365,6 +377,25 @@ export class StateStore {
   // ---- maintenance -----------------------------------------------------------------------------
 
   /** PRAGMA integrity_check: "ok", or the problems found, one per line. */
+  // ---- taps ----------------------------------------------------------------------------------
+
+  recordTaps(names: readonly string[], backend: TapRecord["backend"]): void {
+    const at = now();
+    this.tx(() => {
+      for (const n of names) this.q.recordTap.run(n, backend, at);
+    });
+  }
+
+  taps(): TapRecord[] {
+    return this.q.taps.all();
+  }
+
+  forgetTaps(names: readonly string[]): void {
+    this.tx(() => {
+      for (const n of names) this.q.forgetTap.run(n);
+    });
+  }
+
   integrityCheck(): string {
     return this.q.integrityCheck.all().join("\n");
   }

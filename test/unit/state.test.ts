@@ -51,7 +51,9 @@ const tables = (file: string) =>
       .pluck()
       .all(),
   );
-const ALL_TABLES = ["children", "components", "events", "job_steps", "jobs"];
+const ALL_TABLES = ["children", "components", "events", "job_steps", "jobs", "taps"];
+/** The newest schema version (the number of files in migrations/). */
+const LATEST = 3;
 
 /** Asserts open() refuses the file with a StateError and leaves it (and its directory) byte for byte. */
 function assertRefusedUntouched(file: string, message: RegExp, opts = {}): StateError {
@@ -87,7 +89,7 @@ describe("opening", () => {
     } finally {
       store.close();
     }
-    assert.equal(version(file), 2);
+    assert.equal(version(file), LATEST);
     assert.deepEqual(tables(file), ALL_TABLES);
     assert.equal(
       raw(file, (db) => db.pragma("journal_mode", { simple: true })),
@@ -138,12 +140,12 @@ describe("migrations", () => {
     assert.equal(version(blank), 0);
     for (const file of [empty, blank]) {
       StateStore.open(file).close();
-      assert.equal(version(file), 2, file);
+      assert.equal(version(file), LATEST, file);
       assert.deepEqual(tables(file), ALL_TABLES);
     }
   });
 
-  test("from version 1 (only 001 applied, with rows): data kept, now at version 2", () => {
+  test("from version 1 (only 001 applied, with rows): data kept, now at the latest version", () => {
     const file = join(scratch(), "v1.db");
     const db = new Database(file);
     db.exec(readFileSync(join(migrationsDir, "001_children_events.sql"), "utf8"));
@@ -176,10 +178,38 @@ describe("migrations", () => {
       ]);
       assert.equal(store.addEvent(null, "phase", "new").id, 2);
       assert.ok(store.createJob("k", []) > 0, "002 applied");
+      store.recordTaps(["P4TAP_0"], "kernel");
+      assert.equal(store.taps()[0]?.name, "P4TAP_0", "003 applied");
     } finally {
       store.close();
     }
-    assert.equal(version(file), 2);
+    assert.equal(version(file), LATEST);
+    assert.deepEqual(tables(file), ALL_TABLES);
+  });
+
+  test("from version 2 (001 and 002 applied, with a job): data kept, now at the latest version", () => {
+    const file = join(scratch(), "v2.db");
+    const db = new Database(file);
+    for (const f of ["001_children_events.sql", "002_jobs.sql"])
+      db.exec(readFileSync(join(migrationsDir, f), "utf8"));
+    db.pragma("user_version = 2");
+    db.prepare(
+      "INSERT INTO jobs (kind, state, created_at, updated_at) VALUES ('reset', 'running', 'T0', 'T0')",
+    ).run();
+    db.close();
+    const store = StateStore.open(file);
+    try {
+      assert.equal(store.runningJobs()[0]?.kind, "reset");
+      store.recordTaps(["P4TAP_0", "P4TAP_1"], "gnmi");
+      store.forgetTaps(["P4TAP_0"]);
+      assert.deepEqual(
+        store.taps().map((t) => [t.name, t.backend]),
+        [["P4TAP_1", "gnmi"]],
+      );
+    } finally {
+      store.close();
+    }
+    assert.equal(version(file), LATEST);
     assert.deepEqual(tables(file), ALL_TABLES);
   });
 
@@ -194,7 +224,7 @@ describe("migrations", () => {
     const err = assertRefusedUntouched(file, /schema version 5/);
     assert.equal(
       err.message,
-      `state database ${file} is at schema version 5 but this k8s-offloadd knows up to 2; ` +
+      `state database ${file} is at schema version 5 but this k8s-offloadd knows up to 3; ` +
         "refusing to start (downgrade?); the file is left untouched",
     );
     assert.equal(version(file), 5);
@@ -208,19 +238,19 @@ describe("migrations", () => {
     const dir = scratch();
     for (const f of readdirSync(migrationsDir)) copyFileSync(join(migrationsDir, f), join(dir, f));
     writeFileSync(
-      join(dir, "003_broken.sql"),
+      join(dir, "004_broken.sql"),
       "CREATE TABLE widgets (id INTEGER PRIMARY KEY);\nINSERT INTO widgets VALUES (1);\nINSERT INTO no_such_table VALUES (1);\n",
     );
     assert.throws(
       () => StateStore.open(file, { migrationsDir: dir }),
       (err) =>
         err instanceof StateError &&
-        /migration 003_broken\.sql failed/.test(err.message) &&
+        /migration 004_broken\.sql failed/.test(err.message) &&
         /no such table: no_such_table/.test(err.message) &&
         err.message.includes(file) &&
-        /stays at schema version 2/.test(err.message),
+        /stays at schema version 3/.test(err.message),
     );
-    assert.equal(version(file), 2);
+    assert.equal(version(file), LATEST);
     assert.deepEqual(tables(file), ALL_TABLES, "no widgets table");
     const again = StateStore.open(file);
     assert.equal(again.events(0, 10)[0]?.message, "kept");

@@ -1,0 +1,143 @@
+/**
+ * What every loopback gRPC channel of the daemon shares: the channel options (never through an HTTP
+ * proxy, sane keepalive, quick reconnects while a target restarts), the loader for our own .proto
+ * subsets under proto/, deadlines, and the retry-on-UNAVAILABLE helper.
+ */
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { projectRoot } from "../paths";
+
+/**
+ * Channel options for the loopback channels to the P4 target (gNMI :9339, P4Runtime :9559).
+ *
+ * - `grpc.enable_http_proxy: 0`: @grpc/grpc-js otherwise honours grpc_proxy/https_proxy/http_proxy
+ *   from the environment; admins following the guide export them, and a proxy must never catch
+ *   127.0.0.1 (DESIGN.md §4: the most reported P4-OVS setup failure).
+ * - keepalive every 5 min, and only while a call is open: a gRPC C++ server (Stratum in P4-OVS)
+ *   by default answers pings more frequent than 5 min without data with GOAWAY
+ *   (ENHANCE_YOUR_CALM), so a shorter interval would kill the long-lived StreamChannel. On loopback
+ *   a dead target is seen anyway when its socket closes.
+ * - reconnect backoff 100 ms .. 2 s (grpc-js defaults: 1 s .. 120 s), so a restarted target is
+ *   reached again within about 2 s instead of minutes.
+ */
+export const LOOPBACK_CHANNEL_OPTIONS: grpc.ChannelOptions = Object.freeze({
+  "grpc.enable_http_proxy": 0,
+  "grpc.keepalive_time_ms": 300_000,
+  "grpc.keepalive_timeout_ms": 20_000,
+  "grpc.keepalive_permit_without_calls": 0,
+  "grpc.initial_reconnect_backoff_ms": 100,
+  "grpc.max_reconnect_backoff_ms": 2_000,
+  "grpc.max_receive_message_length": 64 << 20,
+  "grpc.max_send_message_length": 64 << 20,
+});
+
+/** The directory holding our .proto subsets (proto/ at the project root). */
+export function protoDir(): string {
+  return join(projectRoot(), "proto");
+}
+
+/**
+ * Loader options: field names as in the .proto (snake_case), 64-bit integers as decimal strings
+ * (election ids and cookies are uint64), enums as their names, oneofs reported by name.
+ */
+const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: false,
+  oneofs: true,
+};
+
+const cache = new Map<string, grpc.GrpcObject>();
+
+/** Load one of our proto files (e.g. "gnmi.proto") into a grpc object tree; cached per file. */
+export function loadProto(file: string): grpc.GrpcObject {
+  let obj = cache.get(file);
+  if (!obj) {
+    const def = protoLoader.loadSync(join(protoDir(), file), {
+      ...LOADER_OPTIONS,
+      includeDirs: [protoDir()],
+    });
+    obj = grpc.loadPackageDefinition(def);
+    cache.set(file, obj);
+  }
+  return obj;
+}
+
+/** Walk a dotted name ("p4.v1.P4Runtime") in a loaded grpc object tree. */
+export function lookup<T>(root: grpc.GrpcObject, dotted: string): T {
+  let cur: unknown = root;
+  for (const part of dotted.split(".")) {
+    cur = (cur as Record<string, unknown> | undefined)?.[part];
+    if (cur === undefined) throw new Error(`${dotted} is not defined in the loaded proto`);
+  }
+  return cur as T;
+}
+
+export function deadlineIn(ms: number): Date {
+  return new Date(Date.now() + ms);
+}
+
+/** The gRPC status code of an error from a call, or undefined when it is not a gRPC error. */
+export function grpcCode(err: unknown): grpc.status | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "number" ? (code as grpc.status) : undefined;
+}
+
+export interface RetryPolicy {
+  /** Total time budget for attempts on UNAVAILABLE (the target starting). */
+  retryForMs: number;
+  /** First pause between attempts, doubled up to maxBackoffMs. */
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { retryForMs: 15_000, initialBackoffMs: 50, maxBackoffMs: 1_000 };
+
+/**
+ * Run `attempt` again while it fails with UNAVAILABLE (the target not listening yet, or
+ * restarting), with doubling pauses, until `retryForMs` is spent. Any other error, or UNAVAILABLE
+ * after the budget, is thrown as is.
+ */
+export async function retryUnavailable<T>(
+  attempt: () => Promise<T>,
+  policy: RetryPolicy,
+  isClosed: () => boolean = () => false,
+): Promise<T> {
+  const end = Date.now() + policy.retryForMs;
+  let pause = policy.initialBackoffMs;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (grpcCode(err) !== grpc.status.UNAVAILABLE || isClosed() || Date.now() + pause > end) throw err;
+      await new Promise((r) => setTimeout(r, pause));
+      pause = Math.min(pause * 2, policy.maxBackoffMs);
+    }
+  }
+}
+
+/** Promise wrapper for a unary call on a generated client, with a deadline. */
+export function unary<Req, Res>(
+  client: grpc.Client,
+  method: string,
+  req: Req,
+  timeoutMs: number,
+): Promise<Res> {
+  const fn = (client as unknown as Record<string, unknown>)[method];
+  if (typeof fn !== "function") return Promise.reject(new Error(`no gRPC method ${method}`));
+  return new Promise<Res>((resolve, reject) => {
+    (
+      fn as (
+        r: Req,
+        m: grpc.Metadata,
+        o: grpc.CallOptions,
+        cb: (e: grpc.ServiceError | null, v?: Res) => void,
+      ) => void
+    ).call(client, req, new grpc.Metadata(), { deadline: deadlineIn(timeoutMs) }, (err, res) => {
+      if (err) reject(err);
+      else resolve(res as Res);
+    });
+  });
+}
