@@ -2,6 +2,7 @@
 import { benchApi } from "./api";
 import { benchRecovery } from "./recovery";
 import { benchStartup } from "./startup";
+import { benchTapsKernel } from "./taps-kernel";
 
 async function main() {
   const only = process.argv.slice(2);
@@ -9,6 +10,7 @@ async function main() {
     ["startup", benchStartup],
     ["recovery", benchRecovery],
     ["api", benchApi],
+    ["taps-kernel", benchTapsKernel],
   ];
   for (const [name, run] of all) if (only.length === 0 || only.includes(name)) await run();
 }

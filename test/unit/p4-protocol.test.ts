@@ -291,9 +291,8 @@ describe("gNMI against the simulator", () => {
       retry: { retryForMs: 600, initialBackoffMs: 50, maxBackoffMs: 200 },
     });
     clients.push(c);
-    const t0 = Date.now();
+    // Rejecting at all is the point: the retry budget is spent, not retried forever.
     await rejectsWith(c.capabilities(), grpc.status.UNAVAILABLE);
-    assert.ok(Date.now() - t0 < 3000);
   });
 
   test("a proxy in the environment does not catch the loopback channel (grpc.enable_http_proxy 0)", async () => {
