@@ -29,6 +29,7 @@ import healthRoutes from "./routes/health";
 import metricsRoutes from "./routes/metrics";
 import preflightRoutes from "./routes/preflight";
 import statusRoutes from "./routes/status";
+import tapRoutes, { type TapsApi } from "./routes/taps";
 import { commonErrors, NoQuerySchema } from "./schemas/common";
 import { sharedSchemas } from "./schemas/index";
 
@@ -36,6 +37,8 @@ export interface ServerOptions {
   engine: EngineApi;
   /** Host preflight (GET /v1/preflight, POST /v1/preflight/fix); absent: those routes answer 503. */
   preflight?: PreflightApi;
+  /** The TAP pool (GET/PUT /v1/taps); absent: those routes answer 503. */
+  taps?: TapsApi;
   /** Logger for the API (a child of the daemon's); false or absent: no logging. */
   logger?: Logger | false;
   /** The daemon's version: OpenAPI info.version. */
@@ -138,6 +141,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   await app.register(eventRoutes, { ...routeOpts, heartbeatMs: opts.sseHeartbeatMs ?? 15_000 });
   await app.register(metricsRoutes, { registry: metrics.registry });
   await app.register(preflightRoutes, { preflight: opts.preflight ?? null });
+  await app.register(tapRoutes, { taps: opts.taps ?? null });
 
   app.get(
     "/v1/openapi.json",

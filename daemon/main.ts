@@ -62,7 +62,13 @@ async function main(): Promise<number> {
 
   if (cfg.datapath.netns) await ensureNetns(cfg.datapath.netns);
   const preflight = new Preflight(cfg);
-  const components = buildComponents({ cfg, store, log, childEnv: scrubChildEnv(process.env), preflight });
+  const { components, taps } = buildComponents({
+    cfg,
+    store,
+    log,
+    childEnv: scrubChildEnv(process.env),
+    preflight,
+  });
   const engine = new Engine({
     components,
     store,
@@ -78,7 +84,18 @@ async function main(): Promise<number> {
   });
   notifier.status("starting: bringing up the datapath");
 
-  const app = await buildServer({ engine, preflight, logger: log.child({ part: "api" }), version });
+  const tapsApi = {
+    max: cfg.taps.max,
+    list: async () => ({ count: taps.size, backend: taps.backendKind, taps: await taps.list() }),
+    resize: (count: number) => engine.exclusive(() => taps.resize(count)),
+  };
+  const app = await buildServer({
+    engine,
+    preflight,
+    taps: tapsApi,
+    logger: log.child({ part: "api" }),
+    version,
+  });
   try {
     await app.listen({ host: cfg.api.host, port: cfg.api.port });
   } catch (err) {

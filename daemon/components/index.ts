@@ -1,16 +1,23 @@
+import { join } from "node:path";
 import type { Logger } from "pino";
 import type { Config } from "../config/types";
 import type { Component } from "../engine/component";
+import { GnmiClient } from "../host/gnmi-client";
 import { OvsTools } from "../host/ovs";
+import { projectRoot } from "../paths";
 import type { PreflightApi } from "../preflight";
 import type { StateStore } from "../state/store";
 import { hugepagesComponent, preflightComponent } from "./host";
+import { binaryArpProxy, HostInterfaceComponent, KernelArpProxyComponent } from "./host-side";
 import { ovsdbServer, ovsVswitchd } from "./ovs";
+import { p4TargetProcess } from "./p4-target";
+import { GnmiTapBackend, KernelTapBackend, type TapBackend } from "./tap-backends";
+import { TapPool } from "./tap-pool";
 
 /**
  * The node's components in the order of DESIGN.md §3:
- *   preflight ─► hugepages ─► ovsdb-server ─► ovs-vswitchd ─► taps ─► host-if ─► arp-proxy ─► kubelet gate
- * (the parts after ovs-vswitchd join as they are built).
+ *   preflight ─► hugepages ─► ovsdb-server ─► ovs-vswitchd ─► [p4-target] ─► taps ─► host-if ─► arp-proxy
+ * p4-target is the simulator (sandbox, tests), standing in for the gNMI service of P4-OVS's vswitchd.
  */
 export function buildComponents(opts: {
   cfg: Config;
@@ -18,13 +25,66 @@ export function buildComponents(opts: {
   log: Logger;
   childEnv: NodeJS.ProcessEnv;
   preflight: PreflightApi;
-}): Component[] {
-  const tools = new OvsTools(opts.cfg.ovs, opts.childEnv);
-  const deps = { cfg: opts.cfg, tools, store: opts.store, log: opts.log };
-  return [
+}): { components: Component[]; taps: TapPool } {
+  const { cfg, store, log } = opts;
+  const netns = cfg.datapath.netns;
+  const tools = new OvsTools(cfg.ovs, opts.childEnv);
+  const deps = { cfg, tools, store, log };
+  const components: Component[] = [
     preflightComponent(opts.preflight, []),
-    hugepagesComponent(opts.cfg.host, ["preflight"]),
+    hugepagesComponent(cfg.host, ["preflight"]),
     ovsdbServer(deps, ["hugepages"]),
     ovsVswitchd(deps, ["ovsdb-server"]),
   ];
+  let gnmiServer = "ovs-vswitchd";
+  if (cfg.target.simulator) {
+    const sim = join(projectRoot(), "dist/test/sim/p4-target-sim.js");
+    const argv = [process.execPath, sim, "--gnmi", cfg.target.gnmi, "--p4rt", cfg.target.p4runtime];
+    components.push(
+      p4TargetProcess({
+        // The simulator serves gRPC in the daemon's namespace (reachable on loopback) and makes its
+        // TAPs in the datapath namespace.
+        argv: netns ? [...argv, "--netns", netns] : argv,
+        env: opts.childEnv,
+        netns: null,
+        logFile: `${cfg.logDir}/p4-target.log`,
+        pidFile: `${cfg.runDir}/p4-target.pid`,
+        // Probes must answer quickly: no retrying inside a probe.
+        gnmi: new GnmiClient({
+          address: cfg.target.gnmi,
+          timeoutMs: 1000,
+          retry: { retryForMs: 0, initialBackoffMs: 10, maxBackoffMs: 10 },
+        }),
+        dependsOn: ["ovs-vswitchd"],
+        policy: cfg.supervisor,
+        store,
+        log,
+      }),
+    );
+    gnmiServer = "p4-target";
+  }
+  const t = cfg.taps;
+  const backend: TapBackend =
+    t.backend === "kernel"
+      ? new KernelTapBackend(netns, t.group)
+      : new GnmiTapBackend(
+          new GnmiClient({ address: cfg.target.gnmi }),
+          { mtu: t.mtu, pipelineName: t.pipelineName, mempoolName: t.mempoolName },
+          16,
+        );
+  const taps = new TapPool({
+    netns,
+    prefix: t.prefix,
+    count: t.count,
+    hostInterfaceName: cfg.hostInterface.name,
+    backend,
+    store,
+    dependsOn: [t.backend === "kernel" ? "ovs-vswitchd" : gnmiServer],
+    log,
+  });
+  components.push(taps, new HostInterfaceComponent(cfg, ["taps"]));
+  if (cfg.arpProxy.mode === "kernel") components.push(new KernelArpProxyComponent(cfg, ["host-if"]));
+  if (cfg.arpProxy.mode === "binary")
+    components.push(binaryArpProxy(cfg, ["host-if"], opts.childEnv, store, log));
+  return { components, taps };
 }

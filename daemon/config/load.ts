@@ -102,6 +102,7 @@ function complete(raw: Raw, dir: string): Config {
     logDir: abs(raw.logDir),
     ovs: ovs as OvsConfig,
     host: { ...raw.host, root: abs(raw.host.root) },
+    arpProxy: { ...raw.arpProxy, binary: abs(raw.arpProxy.binary) },
   };
 }
 

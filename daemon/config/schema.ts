@@ -32,6 +32,20 @@ const path = (description: string, def?: string) => ({
   description: `${description}: a path, absolute or relative to the config file's directory`,
 });
 
+const name = (description: string, def: string) => ({
+  type: "string",
+  pattern: "^[A-Za-z0-9_.-]{1,64}$",
+  default: def,
+  description: `${description}: 1 to 64 characters from [A-Za-z0-9_.-]`,
+});
+
+const endpoint = (description: string, def: string) => ({
+  type: "string",
+  pattern: "^[0-9A-Za-z.:\\[\\]-]+:[0-9]{1,5}$",
+  default: def,
+  description: `${description}: host:port such as ${def}`,
+});
+
 const cidr = (description: string, def: string) => ({
   type: "string",
   pattern: "^[0-9A-Fa-f.:]+/[0-9]{1,3}$",
@@ -163,6 +177,71 @@ export const configSchema = {
           default: 1024,
           description: `a power of 2 from 8 to ${TAPS_LIMIT} (8, 16, 32, ... ${TAPS_LIMIT})`,
         },
+        backend: {
+          type: "string",
+          enum: ["gnmi", "kernel"],
+          default: "gnmi",
+          description: "gnmi (DPDK TAP ports made by the P4 target) or kernel (plain kernel TAPs, no target)",
+        },
+        group: {
+          type: "integer",
+          minimum: 1,
+          maximum: 2147483647,
+          default: 4242,
+          description: "the link group of a kernel-backend pool: an integer from 1 to 2147483647",
+        },
+        mtu: {
+          type: "integer",
+          minimum: 64,
+          maximum: 9000,
+          default: 1500,
+          description: "an integer from 64 to 9000",
+        },
+        pipelineName: name("the gNMI pipeline-name leaf of each port", "pipe"),
+        mempoolName: name("the gNMI mempool-name leaf of each port", "MEMPOOL0"),
+      },
+    },
+    target: {
+      type: "object",
+      additionalProperties: false,
+      default: {},
+      properties: {
+        gnmi: endpoint("the P4 target's gNMI endpoint", "127.0.0.1:9339"),
+        p4runtime: endpoint("the P4 target's P4Runtime endpoint", "127.0.0.1:9559"),
+        simulator: {
+          type: "boolean",
+          default: false,
+          description: "true or false: run the P4 target simulator as a child (sandbox and tests only)",
+        },
+      },
+    },
+    hostInterface: {
+      type: "object",
+      additionalProperties: false,
+      default: {},
+      properties: {
+        name: {
+          type: "string",
+          pattern: "^[A-Za-z0-9_.-]{1,15}$",
+          default: "TAP_0",
+          description: "a Linux interface name: 1 to 15 characters from [A-Za-z0-9_.-]",
+        },
+        address: cidr("the host interface's address", "169.254.1.1/32"),
+      },
+    },
+    arpProxy: {
+      type: "object",
+      additionalProperties: false,
+      default: {},
+      properties: {
+        mode: {
+          type: "string",
+          enum: ["binary", "kernel", "off"],
+          default: "binary",
+          description:
+            "binary (the guide's arp_proxy, supervised), kernel (proxy_arp on the interface) or off",
+        },
+        binary: path("the arp_proxy program", "/usr/local/bin/arp_proxy"),
       },
     },
     supervisor: {

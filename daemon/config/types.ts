@@ -27,9 +27,36 @@ export interface Config {
     netns: string | null;
   };
   ovs: OvsConfig;
-  taps: { count: number; prefix: string; max: number };
+  taps: TapsConfig;
+  /** The P4 target's gRPC endpoints (P4-OVS 22.07: served by ovs-vswitchd, insecure). */
+  target: {
+    gnmi: string;
+    p4runtime: string;
+    /** Run the P4 target simulator (test/sim) as a supervised child: sandbox and tests only. */
+    simulator: boolean;
+  };
+  /** P4TAP_0 renamed to this name, up, with this address (the node's side of the datapath). */
+  hostInterface: { name: string; address: string };
+  arpProxy: {
+    /** binary: the guide's arp_proxy as a supervised child; kernel: proxy_arp on the interface; off. */
+    mode: "binary" | "kernel" | "off";
+    binary: string;
+  };
   supervisor: SupervisorConfig;
   host: HostConfig;
+}
+
+export interface TapsConfig {
+  count: number;
+  prefix: string;
+  max: number;
+  /** gnmi: DPDK TAP ports created by the P4 target; kernel: plain kernel TAPs (no P4 target). */
+  backend: "gnmi" | "kernel";
+  /** Link group of a kernel-backend pool (removal by group). */
+  group: number;
+  mtu: number;
+  pipelineName: string;
+  mempoolName: string;
 }
 
 export interface HostConfig {

@@ -77,6 +77,11 @@ export class Engine extends EventEmitter implements EngineApi {
     return this.converge();
   }
 
+  /** Run fn alone: no start, stop, restart or reconcile runs meanwhile (e.g. a pool resize). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.serial(fn);
+  }
+
   /**
    * One reconcile pass over the ready components that have the hook, in order, through the same
    * queue as every other operation. Also run by the timer that bringUp() starts.

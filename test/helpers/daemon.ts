@@ -2,7 +2,7 @@
  * Runs the real daemon (dist/daemon/main.js) as a child process with a config whose every path is
  * in a scratch directory, and a test-owned NOTIFY_SOCKET receiver. Tests talk to it over real HTTP.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -34,14 +34,24 @@ type Overrides = Record<string, unknown>;
  * is a fake root under dir (test/helpers/hostroot.ts) where every preflight check passes and the
  * hugepages component sets its pages and "mounts" hugetlbfs.
  */
-export function writeConfig(dir: string, port: number, overrides: Overrides = {}): string {
+export function writeConfig(
+  dir: string,
+  port: number,
+  overrides: Overrides = {},
+  target: { gnmi: number; p4rt: number } = { gnmi: port + 1, p4rt: port + 2 },
+): string {
   const base: Record<string, Record<string, unknown> | string> = {
     profile: "test",
     api: { host: "127.0.0.1", port },
     stateDir: join(dir, "state"),
     runDir: join(dir, "run"),
     logDir: join(dir, "log"),
-    datapath: { stopOnExit: true, netns: null },
+    // Each daemon gets its own datapath namespace (inside the test namespace): its TAPs cannot
+    // collide with another test's, and the daemon removes it on stop.
+    datapath: { stopOnExit: true, netns: `offloadd-${port}` },
+    taps: { count: 8, backend: "gnmi" },
+    target: { gnmi: `127.0.0.1:${target.gnmi}`, p4runtime: `127.0.0.1:${target.p4rt}`, simulator: true },
+    arpProxy: { mode: "kernel" },
     ovs: {
       install: join(dir, "ovs"),
       sdeInstall: null,
@@ -165,7 +175,7 @@ export async function daemonFixture(overrides: Overrides = {}) {
   const dir = scratchDir();
   const port = await freePort();
   const notify = await NotifyReceiver.create(join(dir, "notify.sock"));
-  const configFile = writeConfig(dir, port, overrides);
+  const configFile = writeConfig(dir, port, overrides, { gnmi: await freePort(), p4rt: await freePort() });
   const started: DaemonProcess[] = [];
   return {
     dir,
@@ -179,6 +189,8 @@ export async function daemonFixture(overrides: Overrides = {}) {
     },
     async cleanup(): Promise<void> {
       for (const d of started) await d.stop();
+      // A daemon that was killed last leaves its namespace behind.
+      spawnSync("ip", ["netns", "del", `offloadd-${port}`], { stdio: "ignore" });
       notify.close();
       rmSync(dir, { recursive: true, force: true });
     },

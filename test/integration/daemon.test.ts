@@ -221,6 +221,10 @@ describe("daemon with real Open vSwitch", () => {
         ["hugepages", ["preflight"]],
         ["ovsdb-server", ["hugepages"]],
         ["ovs-vswitchd", ["ovsdb-server"]],
+        ["p4-target", ["ovs-vswitchd"]],
+        ["taps", ["p4-target"]],
+        ["host-if", ["taps"]],
+        ["arp-proxy", ["host-if"]],
       ],
     );
     const root = join(f.dir, "hostroot");
@@ -257,7 +261,10 @@ describe("daemon with real Open vSwitch", () => {
     const s = await d.until<NodeStatus>("/v1/status", isReady);
     await d.stop();
     assert.equal((await d.exited).code, 0);
-    assert.equal(children(s).length, 2);
+    assert.deepEqual(
+      children(s).map((c) => c.name),
+      ["ovsdb-server", "ovs-vswitchd", "p4-target"],
+    );
     assert.ok(children(s).every((c) => c.pid && !isAlive(c.pid)));
     assert.ok(f.notify.messages.some((m) => m.fields.STOPPING === "1"));
     assert.ok(!existsSync(join(f.dir, "run/ovs-vswitchd.pid")));

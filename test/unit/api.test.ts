@@ -113,10 +113,12 @@ const expectedRoutes = [
   "GET /v1/preflight",
   "GET /v1/ready",
   "GET /v1/status",
+  "GET /v1/taps",
   "POST /v1/components/{name}/restart",
   "POST /v1/datapath/down",
   "POST /v1/datapath/up",
   "POST /v1/preflight/fix",
+  "PUT /v1/taps",
 ];
 
 describe("API on a node that comes up (real engine)", () => {

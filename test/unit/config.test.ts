@@ -92,7 +92,19 @@ const DEFAULTS: Config = {
     vswitchdExtraArgs: ["--mlockall"],
     vsctlTimeoutSec: 10,
   },
-  taps: { count: 8, prefix: "P4TAP_", max: 1024 },
+  taps: {
+    count: 8,
+    prefix: "P4TAP_",
+    max: 1024,
+    backend: "gnmi",
+    group: 4242,
+    mtu: 1500,
+    pipelineName: "pipe",
+    mempoolName: "MEMPOOL0",
+  },
+  target: { gnmi: "127.0.0.1:9339", p4runtime: "127.0.0.1:9559", simulator: false },
+  hostInterface: { name: "TAP_0", address: "169.254.1.1/32" },
+  arpProxy: { mode: "binary", binary: "/usr/local/bin/arp_proxy" },
   supervisor: {
     backoffInitialMs: 100,
     backoffMaxMs: 30000,
@@ -208,7 +220,10 @@ describe("loading", () => {
     const cfg = loadConfig(
       write("taps:\n  count: 4096\n  max: 4096\n  prefix: tap\ndatapath:\n  netns: ns-1.a_b\n"),
     );
-    assert.deepEqual(cfg.taps, { count: 4096, prefix: "tap", max: 4096 });
+    assert.deepEqual(
+      { count: cfg.taps.count, prefix: cfg.taps.prefix, max: cfg.taps.max },
+      { count: 4096, prefix: "tap", max: 4096 },
+    );
     assert.equal(cfg.datapath.netns, "ns-1.a_b");
   });
 });
@@ -222,12 +237,15 @@ describe("errors name the key, its line:column and what is allowed", () => {
       msg,
       /: unknown key "tapz" \(line 2:1\); allowed keys here: profile, api, stateDir, runDir,/,
     );
-    assert.match(msg, /datapath, ovs, taps, supervisor, host$/);
+    assert.match(msg, /datapath, ovs, taps, target, hostInterface, arpProxy, supervisor, host$/);
   });
 
   test("unknown nested key", () => {
     const msg = failure("taps:\n  count: 8\n  cuont: 16\n");
-    assert.match(msg, /: unknown key "taps\.cuont" \(line 3:3\); allowed keys here: count, prefix, max$/);
+    assert.match(
+      msg,
+      /: unknown key "taps\.cuont" \(line 3:3\); allowed keys here: count, prefix, max, backend, group, mtu, pipelineName, mempoolName$/,
+    );
   });
 
   test("wrong type names the expected type", () => {

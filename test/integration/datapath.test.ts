@@ -1,0 +1,98 @@
+/**
+ * The daemon's datapath end to end: the P4 target simulator as a supervised child, the TAP pool
+ * created over gNMI in the daemon's namespace, TAP_0 with its address, the kernel ARP proxy; real
+ * HTTP, real kernel TAPs, inside the test namespace.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { after, describe, test } from "node:test";
+import type { NodeEvent, NodeStatus } from "../../daemon/engine/component";
+import { listLinks } from "../../daemon/host/links";
+import { daemonFixture, sleep } from "../helpers/daemon";
+
+type Fixture = Awaited<ReturnType<typeof daemonFixture>>;
+const fixtures: Fixture[] = [];
+after(async () => {
+  for (const f of fixtures) await f.cleanup();
+});
+
+const isReady = (s: NodeStatus) => s.phase === "ready";
+const pool = (n: number) => ["TAP_0", ...Array.from({ length: n - 1 }, (_, i) => `P4TAP_${i + 1}`)].sort();
+
+async function taps(ns: string): Promise<string[]> {
+  return (await listLinks(ns))
+    .filter((l) => l.kind === "tap")
+    .map((l) => l.name)
+    .sort();
+}
+
+async function until(what: string, pred: () => Promise<boolean>, ms = 20000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+describe("datapath: TAP pool over gNMI, TAP_0, ARP proxy", () => {
+  test("ready with 8 TAPs and TAP_0 addressed; resize rules; reconcile; target restart", async () => {
+    // stableAfterMs short: the simulator, killed below after a stable run, is restarted at once.
+    const f = await daemonFixture({ supervisor: { stableAfterMs: 500 } });
+    fixtures.push(f);
+    const ns = `offloadd-${f.port}`;
+    const d = f.start();
+    await d.until<NodeStatus>("/v1/status", isReady, 40000);
+    assert.deepEqual(await taps(ns), pool(8));
+    const addr = execFileSync("ip", ["-n", ns, "-j", "addr", "show", "dev", "TAP_0"], { encoding: "utf8" });
+    assert.match(addr, /"local":"169\.254\.1\.1","prefixlen":32/);
+
+    const g = await d.http("GET", "/v1/taps");
+    assert.equal(g.status, 200);
+    const body = g.body as { count: number; backend: string; taps: { name: string; createdByUs: boolean }[] };
+    assert.equal(body.count, 8);
+    assert.equal(body.backend, "gnmi");
+    assert.deepEqual(body.taps.map((t) => t.name).sort(), pool(8));
+    assert.ok(body.taps.every((t) => t.createdByUs));
+
+    // Bad counts: 400 naming the allowed values, the kernel unchanged.
+    for (const count of [12, 0, 4, 3, "8", 1e9]) {
+      const r = await d.http("PUT", "/v1/taps", { count });
+      assert.equal(r.status, 400, `count ${JSON.stringify(count)}`);
+      assert.match((r.body as { message: string }).message, /allowed: one of 8, 16, 32, .*1024/);
+    }
+    assert.deepEqual(await taps(ns), pool(8));
+
+    const grown = await d.http("PUT", "/v1/taps", { count: 16 });
+    assert.equal(grown.status, 200);
+    assert.deepEqual(await taps(ns), pool(16));
+
+    // Deleted behind the daemon's back: re-created, and an event says so.
+    execFileSync("ip", ["-n", ns, "link", "del", "P4TAP_3"]);
+    await until("P4TAP_3 re-created", async () => (await taps(ns)).includes("P4TAP_3"));
+    const evs = (await d.http("GET", "/v1/events?limit=1000")).body as { events: NodeEvent[] };
+    assert.ok(evs.events.some((e) => e.component === "taps" && /re-created P4TAP_3/.test(e.message)));
+
+    // TAP_0's address removed by hand: restored.
+    execFileSync("ip", ["-n", ns, "addr", "flush", "dev", "TAP_0"]);
+    await until("the address restored", async () =>
+      /169\.254\.1\.1/.test(
+        execFileSync("ip", ["-n", ns, "-j", "addr", "show", "dev", "TAP_0"], { encoding: "utf8" }),
+      ),
+    );
+
+    // Kill the target: its TAPs vanish, the node is degraded, then the pool and TAP_0 come back.
+    await sleep(600);
+    const s0 = (await d.http("GET", "/v1/status")).body as NodeStatus;
+    const simPid = s0.components.find((c) => c.name === "p4-target")?.pid as number;
+    process.kill(simPid, "SIGKILL");
+    await f.notify.waitFor((m) => /^degraded/.test(m.fields.STATUS ?? ""), 10000);
+    await d.until<NodeStatus>(
+      "/v1/status",
+      (s) => isReady(s) && s.components.find((c) => c.name === "p4-target")?.pid !== simPid,
+      40000,
+    );
+    // The pool is created again at its current size, TAP_0 renamed and addressed: nothing missing,
+    // nothing twice, nothing left over.
+    assert.deepEqual(await taps(ns), pool(16));
+  });
+});
