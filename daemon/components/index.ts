@@ -4,6 +4,7 @@ import type { Config } from "../config/types";
 import type { Component } from "../engine/component";
 import { GnmiClient } from "../host/gnmi-client";
 import { OvsTools } from "../host/ovs";
+import { P4RuntimeClient } from "../host/p4runtime-client";
 import { projectRoot } from "../paths";
 import type { PreflightApi } from "../preflight";
 import type { StateStore } from "../state/store";
@@ -11,12 +12,14 @@ import { hugepagesComponent, preflightComponent } from "./host";
 import { binaryArpProxy, HostInterfaceComponent, KernelArpProxyComponent } from "./host-side";
 import { ovsdbServer, ovsVswitchd } from "./ovs";
 import { p4TargetProcess } from "./p4-target";
+import { PipelineComponent } from "./pipeline";
 import { GnmiTapBackend, KernelTapBackend, type TapBackend } from "./tap-backends";
 import { TapPool } from "./tap-pool";
 
 /**
  * The node's components in the order of DESIGN.md §3:
  *   preflight ─► hugepages ─► ovsdb-server ─► ovs-vswitchd ─► [p4-target] ─► taps ─► host-if ─► arp-proxy
+ *                                                                          └──► pipeline (P4Runtime)
  * p4-target is the simulator (sandbox, tests), standing in for the gNMI service of P4-OVS's vswitchd.
  */
 export function buildComponents(opts: {
@@ -63,6 +66,13 @@ export function buildComponents(opts: {
     );
     gnmiServer = "p4-target";
   }
+  // A short retry budget: the engine's own timeout and re-probing do the waiting.
+  const p4rt = new P4RuntimeClient({
+    address: cfg.target.p4runtime,
+    timeoutMs: 2000,
+    retry: { retryForMs: 2000, initialBackoffMs: 50, maxBackoffMs: 500 },
+  });
+  components.push(new PipelineComponent(cfg, p4rt, [gnmiServer], opts.childEnv));
   const t = cfg.taps;
   const backend: TapBackend =
     t.backend === "kernel"

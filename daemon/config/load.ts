@@ -103,7 +103,14 @@ function complete(raw: Raw, dir: string): Config {
     ovs: ovs as OvsConfig,
     host: { ...raw.host, root: abs(raw.host.root) },
     arpProxy: { ...raw.arpProxy, binary: abs(raw.arpProxy.binary) },
+    pipeline: { ...raw.pipeline, artifacts: pinsResolved(raw.pipeline.artifacts, abs) },
   };
+}
+
+function pinsResolved(a: Config["pipeline"]["artifacts"], abs: (p: string) => string) {
+  if (!a) return null;
+  const one = (p: { path: string; sha256: string }) => ({ path: abs(p.path), sha256: p.sha256 });
+  return { pbBin: one(a.pbBin), p4info: one(a.p4info), conf: one(a.conf) };
 }
 
 interface Problem {

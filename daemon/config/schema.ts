@@ -46,6 +46,21 @@ const endpoint = (description: string, def: string) => ({
   description: `${description}: host:port such as ${def}`,
 });
 
+const pin = (file: string) => ({
+  type: "object",
+  additionalProperties: false,
+  required: ["path", "sha256"],
+  description: `${file}: path and sha256`,
+  properties: {
+    path: path(`${file} as shipped`),
+    sha256: {
+      type: "string",
+      pattern: "^[0-9a-fA-F]{64}$",
+      description: "a SHA-256 in hex (64 characters; `sha256sum FILE` prints it)",
+    },
+  },
+});
+
 const cidr = (description: string, def: string) => ({
   type: "string",
   pattern: "^[0-9A-Fa-f.:]+/[0-9]{1,3}$",
@@ -227,6 +242,40 @@ export const configSchema = {
           description: "a Linux interface name: 1 to 15 characters from [A-Za-z0-9_.-]",
         },
         address: cidr("the host interface's address", "169.254.1.1/32"),
+      },
+    },
+    pipeline: {
+      type: "object",
+      additionalProperties: false,
+      default: {},
+      properties: {
+        deviceId: {
+          type: "integer",
+          minimum: 1,
+          default: 1,
+          description: "a P4Runtime device id, an integer >= 1",
+        },
+        artifacts: {
+          type: ["object", "null"],
+          additionalProperties: false,
+          required: ["pbBin", "p4info", "conf"],
+          default: null,
+          description: "null, or pbBin, p4info and conf, each with path and sha256",
+          properties: { pbBin: pin("k8s_dp.pb.bin"), p4info: pin("p4Info.txt"), conf: pin("k8s_dp.conf") },
+        },
+        load: {
+          type: "boolean",
+          default: false,
+          description: "true or false: load the pipeline with the loader when the target has none",
+        },
+        loader: {
+          type: "array",
+          minItems: 1,
+          items: { type: "string", minLength: 1, description: "a non-empty string" },
+          default: ["ovs-p4ctl", "set-pipe", "br0", "{pbBin}", "{p4info}"],
+          description:
+            "a command as a list of strings; {pbBin}, {p4info} and {conf} become the artifact paths",
+        },
       },
     },
     arpProxy: {

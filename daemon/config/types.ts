@@ -37,6 +37,7 @@ export interface Config {
   };
   /** P4TAP_0 renamed to this name, up, with this address (the node's side of the datapath). */
   hostInterface: { name: string; address: string };
+  pipeline: PipelineConfig;
   arpProxy: {
     /** binary: the guide's arp_proxy as a supervised child; kernel: proxy_arp on the interface; off. */
     mode: "binary" | "kernel" | "off";
@@ -44,6 +45,23 @@ export interface Config {
   };
   supervisor: SupervisorConfig;
   host: HostConfig;
+}
+
+export interface ArtifactPinConfig {
+  path: string;
+  /** SHA-256 of the file as shipped, hex. */
+  sha256: string;
+}
+
+export interface PipelineConfig {
+  /** P4Runtime device id (the infra manager uses 1). */
+  deviceId: number;
+  /** The shipped P4 artifacts with their SHA-256 pins; null: none configured (not checked). */
+  artifacts: { pbBin: ArtifactPinConfig; p4info: ArtifactPinConfig; conf: ArtifactPinConfig } | null;
+  /** Load the pipeline when the target has none (and again after every target restart). */
+  load: boolean;
+  /** The vendor's loader, an argv; {pbBin}, {p4info} and {conf} are replaced by the artifact paths. */
+  loader: string[];
 }
 
 export interface TapsConfig {

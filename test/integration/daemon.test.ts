@@ -222,6 +222,7 @@ describe("daemon with real Open vSwitch", () => {
         ["ovsdb-server", ["hugepages"]],
         ["ovs-vswitchd", ["ovsdb-server"]],
         ["p4-target", ["ovs-vswitchd"]],
+        ["pipeline", ["p4-target"]],
         ["taps", ["p4-target"]],
         ["host-if", ["taps"]],
         ["arp-proxy", ["host-if"]],

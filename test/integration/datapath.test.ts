@@ -5,16 +5,36 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import type { NodeEvent, NodeStatus } from "../../daemon/engine/component";
 import { listLinks } from "../../daemon/host/links";
-import { daemonFixture, sleep } from "../helpers/daemon";
+import { P4RuntimeClient } from "../../daemon/host/p4runtime-client";
+import { daemonFixture, repoRoot, scratchDir, sleep } from "../helpers/daemon";
 
 type Fixture = Awaited<ReturnType<typeof daemonFixture>>;
 const fixtures: Fixture[] = [];
+const scratch = scratchDir("offloadd-artifacts-");
 after(async () => {
   for (const f of fixtures) await f.cleanup();
+  rmSync(scratch, { recursive: true, force: true });
 });
+
+/** Artifact files standing in for k8s_dp.pb.bin, p4Info.txt and k8s_dp.conf, with their pins. */
+function artifacts() {
+  const pin = (name: string, content: string) => {
+    const path = join(scratch, name);
+    writeFileSync(path, content);
+    return { path, sha256: createHash("sha256").update(content).digest("hex") };
+  };
+  return {
+    pbBin: pin("k8s_dp.pb.bin", "\u0001\u0002device-config-bytes"),
+    p4info: pin("p4Info.txt", 'pkg_info { arch: "pna" }\n'),
+    conf: pin("k8s_dp.conf", "{}\n"),
+  };
+}
 
 const isReady = (s: NodeStatus) => s.phase === "ready";
 const pool = (n: number) => ["TAP_0", ...Array.from({ length: n - 1 }, (_, i) => `P4TAP_${i + 1}`)].sort();
@@ -94,5 +114,67 @@ describe("datapath: TAP pool over gNMI, TAP_0, ARP proxy", () => {
     // The pool is created again at its current size, TAP_0 renamed and addressed: nothing missing,
     // nothing twice, nothing left over.
     assert.deepEqual(await taps(ns), pool(16));
+  });
+
+  test("P4 pipeline: loaded through the loader, verified over P4Runtime, loaded again after a target restart", async () => {
+    const a = artifacts();
+    const setPipe = join(repoRoot, "dist/test/sim/set-pipe.js");
+    const f = await daemonFixture({
+      supervisor: { stableAfterMs: 500 },
+      pipeline: {
+        artifacts: a,
+        load: true,
+        loader: [process.execPath, setPipe, "--p4rt", "P4RT", "{pbBin}", "{p4info}"],
+      },
+    });
+    fixtures.push(f);
+    // The fixture picked the simulator's P4Runtime port: point the loader at it.
+    const cfgText = readFileSync(f.configFile, "utf8");
+    const p4rtAddr = /p4runtime: (\S+)/.exec(cfgText)?.[1] as string;
+    writeFileSync(f.configFile, cfgText.replace("- P4RT", `- ${p4rtAddr}`));
+    const d = f.start();
+    await d.until<NodeStatus>("/v1/status", isReady, 40000);
+    const client = new P4RuntimeClient({ address: p4rtAddr, timeoutMs: 2000 });
+    try {
+      const first = await client.pipelineLoaded(1);
+      assert.equal(first.loaded, true);
+      await sleep(600);
+      const s0 = (await d.http("GET", "/v1/status")).body as NodeStatus;
+      const simPid = s0.components.find((c) => c.name === "p4-target")?.pid as number;
+      process.kill(simPid, "SIGKILL");
+      await d.until<NodeStatus>(
+        "/v1/status",
+        (s) => isReady(s) && s.components.find((c) => c.name === "p4-target")?.pid !== simPid,
+        40000,
+      );
+      const again = await client.pipelineLoaded(1);
+      assert.equal(again.loaded, true, "loaded again on the restarted target");
+      assert.notEqual(again.cookie, first.cookie, "a new Set, not the old state");
+      const evs = (await d.http("GET", "/v1/events?limit=1000")).body as { events: NodeEvent[] };
+      const loads = evs.events.filter(
+        (e) => e.component === "pipeline" && /^loaded the P4 pipeline/.test(e.message),
+      );
+      assert.equal(loads.length, 2);
+    } finally {
+      client.close();
+    }
+  });
+
+  test("P4 pipeline: a modified artifact is refused, naming the file and both hashes", async () => {
+    const a = artifacts();
+    writeFileSync(a.conf.path, "{ modified }\n");
+    const found = createHash("sha256").update("{ modified }\n").digest("hex");
+    const f = await daemonFixture({ pipeline: { artifacts: a } });
+    fixtures.push(f);
+    const d = f.start();
+    const s = await d.until<NodeStatus>("/v1/status", (st) => st.phase === "failed", 40000);
+    const p = s.components.find((c) => c.name === "pipeline");
+    assert.equal(p?.state, "failed");
+    assert.ok(
+      p?.lastError?.includes(
+        `P4 artifact conf (${a.conf.path}) is modified: sha256 expected ${a.conf.sha256}, found ${found}`,
+      ),
+      p?.lastError ?? "",
+    );
   });
 });

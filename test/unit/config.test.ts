@@ -105,6 +105,12 @@ const DEFAULTS: Config = {
   target: { gnmi: "127.0.0.1:9339", p4runtime: "127.0.0.1:9559", simulator: false },
   hostInterface: { name: "TAP_0", address: "169.254.1.1/32" },
   arpProxy: { mode: "binary", binary: "/usr/local/bin/arp_proxy" },
+  pipeline: {
+    deviceId: 1,
+    artifacts: null,
+    load: false,
+    loader: ["ovs-p4ctl", "set-pipe", "br0", "{pbBin}", "{p4info}"],
+  },
   supervisor: {
     backoffInitialMs: 100,
     backoffMaxMs: 30000,
@@ -237,7 +243,7 @@ describe("errors name the key, its line:column and what is allowed", () => {
       msg,
       /: unknown key "tapz" \(line 2:1\); allowed keys here: profile, api, stateDir, runDir,/,
     );
-    assert.match(msg, /datapath, ovs, taps, target, hostInterface, arpProxy, supervisor, host$/);
+    assert.match(msg, /datapath, ovs, taps, target, hostInterface, pipeline, arpProxy, supervisor, host$/);
   });
 
   test("unknown nested key", () => {
