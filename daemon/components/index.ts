@@ -72,7 +72,9 @@ export function buildComponents(opts: {
     timeoutMs: 2000,
     retry: { retryForMs: 2000, initialBackoffMs: 50, maxBackoffMs: 500 },
   });
-  components.push(new PipelineComponent(cfg, p4rt, [gnmiServer], opts.childEnv));
+  // The pipeline lives on the P4 target: a kernel-backend node has none to check.
+  if (cfg.taps.backend === "gnmi")
+    components.push(new PipelineComponent(cfg, p4rt, [gnmiServer], opts.childEnv));
   const t = cfg.taps;
   const backend: TapBackend =
     t.backend === "kernel"
