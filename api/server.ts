@@ -181,7 +181,13 @@ function sendError(err: FastifyError, request: FastifyRequest, reply: FastifyRep
     // Fastify's own request errors (malformed JSON, unsupported content type, body too large): their
     // messages are fixed texts about the request.
     const code =
-      status === 415 ? "unsupported_media_type" : status === 413 ? "payload_too_large" : "invalid_request";
+      status === 415
+        ? "unsupported_media_type"
+        : status === 413
+          ? "payload_too_large"
+          : status === 409
+            ? "conflict"
+            : "invalid_request";
     return reply.code(status).send({ error: code, message: err.message });
   }
   request.log.error({ err, method: request.method, url: request.url }, "API request failed");

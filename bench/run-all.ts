@@ -2,6 +2,7 @@
 import { benchApi } from "./api";
 import { benchRecovery } from "./recovery";
 import { benchStartup } from "./startup";
+import { benchTaps } from "./taps";
 import { benchTapsKernel } from "./taps-kernel";
 
 async function main() {
@@ -11,6 +12,7 @@ async function main() {
     ["recovery", benchRecovery],
     ["api", benchApi],
     ["taps-kernel", benchTapsKernel],
+    ["taps", benchTaps],
   ];
   for (const [name, run] of all) if (only.length === 0 || only.includes(name)) await run();
 }

@@ -49,7 +49,12 @@ const tapRoutes: FastifyPluginAsync<{ taps: TapsApi | null }> = async (app, { ta
         operationId: "putTaps",
         querystring: NoQuerySchema,
         body: resizeBodySchema(taps?.max ?? 1024),
-        response: { 200: TapPoolSchema, 503: unavailable, ...commonErrors },
+        response: {
+          200: TapPoolSchema,
+          409: { $ref: "Error#", description: "The backend cannot do it (a gNMI pool cannot shrink)." },
+          503: unavailable,
+          ...commonErrors,
+        },
       },
     },
     async (request) => {

@@ -16,7 +16,7 @@ export const ErrorSchema = {
       type: "string",
       description:
         "Short machine-readable code: invalid_request, unexpected_body, not_found, unknown_component, " +
-        "unsupported_media_type, payload_too_large, unavailable, internal_error.",
+        "unsupported_media_type, payload_too_large, conflict, unavailable, internal_error.",
     },
     message: { type: "string", description: "What was wrong, and what is allowed." },
   },

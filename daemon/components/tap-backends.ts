@@ -56,8 +56,12 @@ export class GnmiTapBackend implements TapBackend {
   }
   async remove(): Promise<void> {
     // P4-OVS 22.07 has no port deletion over gNMI: its TAPs go away with ovs-vswitchd.
-    throw new Error(
-      "the gNMI backend cannot remove ports (P4-OVS 22.07 has no gNMI delete); restart the target",
+    // 409 for the API: the request is valid, the datapath cannot do it in its current state.
+    throw Object.assign(
+      new Error(
+        "cannot shrink a gNMI pool: P4-OVS 22.07 has no port deletion over gNMI; lower taps.count and restart the target",
+      ),
+      { statusCode: 409 },
     );
   }
 }

@@ -85,6 +85,10 @@ describe("datapath: TAP pool over gNMI, TAP_0, ARP proxy", () => {
     const grown = await d.http("PUT", "/v1/taps", { count: 16 });
     assert.equal(grown.status, 200);
     assert.deepEqual(await taps(ns), pool(16));
+    const shrink = await d.http("PUT", "/v1/taps", { count: 8 });
+    assert.equal(shrink.status, 409);
+    assert.match((shrink.body as { message: string }).message, /no port deletion over gNMI/);
+    assert.deepEqual(await taps(ns), pool(16), "nothing changed");
 
     // Deleted behind the daemon's back: re-created, and an event says so.
     execFileSync("ip", ["-n", ns, "link", "del", "P4TAP_3"]);
