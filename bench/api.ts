@@ -7,7 +7,7 @@ import { fork } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import autocannon from "autocannon";
-import { daemonFixture, freePort } from "../test/helpers/daemon";
+import { benchCoreConfig, daemonFixture, freePort } from "../test/helpers/daemon";
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
 
@@ -18,7 +18,7 @@ async function rate(url: string): Promise<number> {
 }
 
 export async function benchApi(): Promise<number> {
-  const f = await daemonFixture();
+  const f = await daemonFixture(benchCoreConfig);
   let ref: ReturnType<typeof fork> | null = null;
   try {
     const d = f.start();

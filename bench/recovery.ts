@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { NodeStatus } from "../daemon/engine/component";
 import { procCmdline } from "../daemon/host/proc";
-import { daemonFixture, sleep } from "../test/helpers/daemon";
+import { benchCoreConfig, daemonFixture, sleep } from "../test/helpers/daemon";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
@@ -48,7 +48,7 @@ async function until<T>(f: () => T | null | false, what: string, ms = 20000): Pr
 export async function benchRecovery(): Promise<number> {
   // A vswitchd that had run stably (1 s here, 10 s by default) is restarted at once: the case measured
   // is an occasional crash, not a crash loop (whose backoff is the point of backoff).
-  const f = await daemonFixture({ supervisor: { stableAfterMs: 1000 } });
+  const f = await daemonFixture({ ...benchCoreConfig, supervisor: { stableAfterMs: 1000 } });
   const procs: ChildProcess[] = [];
   try {
     const dbSock = join(f.dir, "ovs/run/db.sock");

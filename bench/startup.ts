@@ -7,7 +7,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import type { NodeStatus } from "../daemon/engine/component";
 import { procCmdline } from "../daemon/host/proc";
-import { daemonFixture, sleep } from "../test/helpers/daemon";
+import { benchCoreConfig, daemonFixture, sleep } from "../test/helpers/daemon";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
@@ -21,7 +21,7 @@ function exited(p: ChildProcess): Promise<void> {
 }
 
 export async function benchStartup(): Promise<number> {
-  const f = await daemonFixture();
+  const f = await daemonFixture(benchCoreConfig);
   try {
     // Learn the exact child commands from a first run (which also creates the database).
     const first = f.start();

@@ -78,11 +78,15 @@ async function main(): Promise<number> {
     readyTimeoutMs: cfg.supervisor.readyTimeoutMs,
     pollIntervalMs: cfg.supervisor.pollIntervalMs,
   });
+  // READY=1 needs both: every component ready and the API answering (kubelet's drop-in waits on it).
+  let listening = false;
   engine.on("phase", (s) => {
-    if (s.phase === "ready") notifier.ready(s.message);
+    if (s.phase === "ready" && listening) notifier.ready(s.message);
     else notifier.status(s.message);
   });
   notifier.status("starting: bringing up the datapath");
+  // The datapath starts while the API is built: its children come up in parallel with that work.
+  const bringUp = engine.bringUp();
 
   const tapsApi = {
     max: cfg.taps.max,
@@ -102,10 +106,15 @@ async function main(): Promise<number> {
     const msg = `cannot serve the API on ${cfg.api.host}:${cfg.api.port}: ${(err as Error).message}`;
     process.stderr.write(`k8s-offloadd: ${msg}\n`);
     notifier.status(`failed: ${msg}`);
-    engine.detach();
+    await bringUp;
+    if (cfg.datapath.stopOnExit) await engine.down();
+    else engine.detach(); // as after a crash: the next daemon adopts what runs
     store.close();
     return 1;
   }
+  listening = true;
+  const now = engine.status();
+  if (now.phase === "ready") notifier.ready(now.message);
 
   let stopping: Promise<void> | null = null;
   const shutdown = (signal: string) => {
@@ -140,7 +149,7 @@ async function main(): Promise<number> {
     }
   });
 
-  void engine.bringUp();
+  void bringUp;
   return exited;
 }
 

@@ -91,7 +91,9 @@ export function buildComponents(opts: {
     hostInterfaceName: cfg.hostInterface.name,
     backend,
     store,
-    dependsOn: [t.backend === "kernel" ? "ovs-vswitchd" : gnmiServer],
+    // DPDK TAPs (gnmi) live and die with the target; kernel TAPs need only a host that passed preflight,
+    // so a vswitchd restart does not take them (and TAP_0, the ARP proxy) down with it.
+    dependsOn: [t.backend === "kernel" ? "preflight" : gnmiServer],
     log,
   });
   components.push(taps, new HostInterfaceComponent(cfg, ["taps"]));
