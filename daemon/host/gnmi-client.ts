@@ -10,16 +10,7 @@
  * otherwise. So the leaves are pipeline-name, mempool-name, mtu (int_val), port-type — last,
  * because setting port-type is what makes the target create the port.
  */
-import * as grpc from "@grpc/grpc-js";
-import {
-  DEFAULT_RETRY,
-  LOOPBACK_CHANNEL_OPTIONS,
-  loadProto,
-  lookup,
-  type RetryPolicy,
-  retryUnavailable,
-  unary,
-} from "./grpc-channel";
+import { LoopbackClient, type LoopbackClientOptions } from "./grpc-channel";
 
 export const DEFAULT_GNMI_ADDRESS = "127.0.0.1:9339";
 
@@ -159,13 +150,7 @@ export function tapPortUpdates(
   return TAP_PORT_LEAF_ORDER.map((leaf) => ({ path: portLeafPath(name, leaf), value: values[leaf] }));
 }
 
-export interface GnmiClientOptions {
-  address?: string;
-  /** Deadline of every call. */
-  timeoutMs?: number;
-  /** Retries on UNAVAILABLE (the target not listening yet). */
-  retry?: RetryPolicy;
-}
+export type GnmiClientOptions = LoopbackClientOptions;
 
 export interface GnmiCapabilities {
   gnmiVersion: string;
@@ -178,30 +163,14 @@ export interface GnmiLeaf {
   value: string | number | boolean | undefined;
 }
 
-type GnmiStub = grpc.Client;
-
-export class GnmiClient {
-  readonly address: string;
-  private readonly client: GnmiStub;
-  private readonly timeoutMs: number;
-  private readonly retry: RetryPolicy;
-  private closed = false;
-
+export class GnmiClient extends LoopbackClient {
   constructor(opts: GnmiClientOptions = {}) {
-    this.address = opts.address ?? DEFAULT_GNMI_ADDRESS;
-    this.timeoutMs = opts.timeoutMs ?? 5_000;
-    this.retry = opts.retry ?? DEFAULT_RETRY;
-    const Ctor = lookup<typeof grpc.Client>(loadProto("gnmi.proto"), "gnmi.gNMI");
-    this.client = new Ctor(this.address, grpc.credentials.createInsecure(), LOOPBACK_CHANNEL_OPTIONS);
-  }
-
-  private call<Res>(method: string, req: unknown): Promise<Res> {
-    if (this.closed) return Promise.reject(new Error("gNMI client is closed"));
-    return retryUnavailable(
-      () => unary<unknown, Res>(this.client, method, req, this.timeoutMs),
-      this.retry,
-      () => this.closed,
-    );
+    super(opts, {
+      defaultAddress: DEFAULT_GNMI_ADDRESS,
+      protoFile: "gnmi.proto",
+      name: "gnmi.gNMI",
+      label: "gNMI",
+    });
   }
 
   async capabilities(): Promise<GnmiCapabilities> {
@@ -280,12 +249,6 @@ export class GnmiClient {
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, rest.length)) }, worker));
     if (failure !== undefined) throw failure;
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.client.close();
   }
 }
 

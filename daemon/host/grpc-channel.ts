@@ -141,3 +141,52 @@ export function unary<Req, Res>(
     });
   });
 }
+
+export interface LoopbackClientOptions {
+  address?: string;
+  /** Deadline of every call. */
+  timeoutMs?: number;
+  /** Retries on UNAVAILABLE (the target not listening yet). */
+  retry?: RetryPolicy;
+}
+
+/**
+ * One long-lived insecure channel to a P4 target service on loopback (never through a proxy), with
+ * deadlines and UNAVAILABLE retries on every unary call. The gNMI and P4Runtime clients build on it.
+ */
+export abstract class LoopbackClient {
+  readonly address: string;
+  protected readonly client: grpc.Client;
+  protected readonly timeoutMs: number;
+  protected readonly retry: RetryPolicy;
+  protected closed = false;
+
+  protected constructor(
+    opts: LoopbackClientOptions,
+    service: { defaultAddress: string; protoFile: string; name: string; label: string },
+  ) {
+    this.address = opts.address ?? service.defaultAddress;
+    this.timeoutMs = opts.timeoutMs ?? 5_000;
+    this.retry = opts.retry ?? DEFAULT_RETRY;
+    this.label = service.label;
+    const Ctor = lookup<typeof grpc.Client>(loadProto(service.protoFile), service.name);
+    this.client = new Ctor(this.address, grpc.credentials.createInsecure(), LOOPBACK_CHANNEL_OPTIONS);
+  }
+
+  private readonly label: string;
+
+  protected call<Res>(method: string, req: unknown): Promise<Res> {
+    if (this.closed) return Promise.reject(new Error(`${this.label} client is closed`));
+    return retryUnavailable(
+      () => unary<unknown, Res>(this.client, method, req, this.timeoutMs),
+      this.retry,
+      () => this.closed,
+    );
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.client.close();
+  }
+}

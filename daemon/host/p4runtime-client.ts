@@ -16,15 +16,11 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import {
-  DEFAULT_RETRY,
   deadlineIn,
   grpcCode,
-  LOOPBACK_CHANNEL_OPTIONS,
-  loadProto,
-  lookup,
-  type RetryPolicy,
+  LoopbackClient,
+  type LoopbackClientOptions,
   retryUnavailable,
-  unary,
 } from "./grpc-channel";
 
 export const DEFAULT_P4RT_ADDRESS = "127.0.0.1:9559";
@@ -41,11 +37,7 @@ export interface ArbitrationResult {
   status: { code: number; message: string };
 }
 
-export interface P4RuntimeClientOptions {
-  address?: string;
-  timeoutMs?: number;
-  retry?: RetryPolicy;
-}
+export type P4RuntimeClientOptions = LoopbackClientOptions;
 
 interface WireArbitration {
   device_id?: string;
@@ -118,32 +110,19 @@ export function encodeSetPipelineRequest(req: {
   ]);
 }
 
-export class P4RuntimeClient {
-  readonly address: string;
-  private readonly client: grpc.Client;
-  private readonly timeoutMs: number;
-  private readonly retry: RetryPolicy;
-  private closed = false;
+export class P4RuntimeClient extends LoopbackClient {
   private stream: grpc.ClientDuplexStream<unknown, WireStreamResponse> | undefined;
   private streamDevice: bigint | undefined;
   private electionId: { high: bigint; low: bigint } | undefined;
   private primary = false;
 
   constructor(opts: P4RuntimeClientOptions = {}) {
-    this.address = opts.address ?? DEFAULT_P4RT_ADDRESS;
-    this.timeoutMs = opts.timeoutMs ?? 5_000;
-    this.retry = opts.retry ?? DEFAULT_RETRY;
-    const Ctor = lookup<typeof grpc.Client>(loadProto("p4runtime.proto"), "p4.v1.P4Runtime");
-    this.client = new Ctor(this.address, grpc.credentials.createInsecure(), LOOPBACK_CHANNEL_OPTIONS);
-  }
-
-  private call<Res>(method: string, req: unknown): Promise<Res> {
-    if (this.closed) return Promise.reject(new Error("P4Runtime client is closed"));
-    return retryUnavailable(
-      () => unary<unknown, Res>(this.client, method, req, this.timeoutMs),
-      this.retry,
-      () => this.closed,
-    );
+    super(opts, {
+      defaultAddress: DEFAULT_P4RT_ADDRESS,
+      protoFile: "p4runtime.proto",
+      name: "p4.v1.P4Runtime",
+      label: "P4Runtime",
+    });
   }
 
   async capabilities(): Promise<string> {
@@ -335,10 +314,8 @@ export class P4RuntimeClient {
     );
   }
 
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.dropStream();
-    this.client.close();
+  override close(): void {
+    if (!this.closed) this.dropStream();
+    super.close();
   }
 }
