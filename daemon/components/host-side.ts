@@ -1,12 +1,16 @@
 import type { Logger } from "pino";
 import type { Config } from "../config/types";
-import type { Component, ComponentDetails, ComponentSignals, Probe } from "../engine/component";
+import {
+  type Component,
+  type ComponentDetails,
+  type ComponentSignals,
+  noProcessDetails,
+  type Probe,
+} from "../engine/component";
 import { arpProxyCommand, enableKernelArpProxy, kernelArpProxyState } from "../host/arp-proxy";
 import { ensureHostInterface, hostInterfaceState } from "../host/host-interface";
 import type { StateStore } from "../state/store";
 import { ProcessComponent } from "./process-component";
-
-const noProcess = (): ComponentDetails => ({ pid: null, restarts: 0, logTail: [], adopted: false });
 
 /**
  * host-if: the guide's `ip link set P4TAP_0 name TAP_0; ip link set TAP_0 up; ip addr add
@@ -57,7 +61,7 @@ export class HostInterfaceComponent implements Component {
   async stop(): Promise<void> {}
 
   details(): ComponentDetails {
-    return noProcess();
+    return noProcessDetails();
   }
 
   private ensure() {
@@ -112,7 +116,7 @@ export class KernelArpProxyComponent implements Component {
   async stop(): Promise<void> {}
 
   details(): ComponentDetails {
-    return noProcess();
+    return noProcessDetails();
   }
 }
 

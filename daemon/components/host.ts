@@ -1,10 +1,8 @@
 import type { HostConfig } from "../config/types";
-import type { Component, ComponentDetails, Probe } from "../engine/component";
+import { type Component, noProcessDetails, type Probe } from "../engine/component";
 import { HostFs } from "../host/hostfs";
 import type { PreflightApi } from "../preflight";
 import { hugepagesExpected, hugepagesMissing, hugepagesPlan, hugepagesState } from "../preflight/hugepages";
-
-const noProcess = (): ComponentDetails => ({ pid: null, restarts: 0, logTail: [], adopted: false });
 
 /**
  * preflight: first of all. Ready when no enabled check is `fail`; while one is, the probe names it
@@ -28,7 +26,7 @@ export function preflightComponent(preflight: PreflightApi, dependsOn: string[])
       };
     },
     stop: async () => {},
-    details: noProcess,
+    details: noProcessDetails,
   };
 }
 
@@ -53,6 +51,6 @@ export function hugepagesComponent(host: HostConfig, dependsOn: string[]): Compo
       return { ready: false, waitingFor: `${hugepagesExpected(h)}: ${missing.join("; ")}` };
     },
     stop: async () => {},
-    details: noProcess,
+    details: noProcessDetails,
   };
 }

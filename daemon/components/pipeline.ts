@@ -1,5 +1,11 @@
 import type { Config } from "../config/types";
-import type { Component, ComponentDetails, ComponentSignals, Probe } from "../engine/component";
+import {
+  type Component,
+  type ComponentDetails,
+  type ComponentSignals,
+  noProcessDetails,
+  type Probe,
+} from "../engine/component";
 import { errorText } from "../engine/engine";
 import { verifyArtifacts } from "../host/artifacts";
 import { describeFailure, runCommand } from "../host/command";
@@ -73,7 +79,7 @@ export class PipelineComponent implements Component {
   async stop(): Promise<void> {}
 
   details(): ComponentDetails {
-    return { pid: null, restarts: 0, logTail: [], adopted: false };
+    return noProcessDetails();
   }
 
   /** The loader's argv with {pbBin}, {p4info} and {conf} replaced by the artifact paths (no shell). */

@@ -1,5 +1,11 @@
 import type { Logger } from "pino";
-import type { Component, ComponentDetails, ComponentSignals, Probe } from "../engine/component";
+import {
+  type Component,
+  type ComponentDetails,
+  type ComponentSignals,
+  noProcessDetails,
+  type Probe,
+} from "../engine/component";
 import { type LinkInfo, listLinks } from "../host/links";
 import type { StateStore } from "../state/store";
 import type { TapBackend } from "./tap-backends";
@@ -97,7 +103,7 @@ export class TapPool implements Component {
   }
 
   details(): ComponentDetails {
-    return { pid: null, restarts: 0, logTail: [], adopted: false };
+    return noProcessDetails();
   }
 
   /** The pool's TAPs as the kernel shows them now, with created-by-us from the records. */

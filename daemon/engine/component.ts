@@ -53,6 +53,14 @@ export interface ComponentDetails {
   adopted: boolean;
 }
 
+/** details() of a component that is not a process (preflight, the TAP pool, TAP_0, ...). */
+export const noProcessDetails = (): ComponentDetails => ({
+  pid: null,
+  restarts: 0,
+  logTail: [],
+  adopted: false,
+});
+
 /** What a supervised component tells the engine about itself, as it happens. */
 export interface ComponentSignals {
   /** The component went down by itself (child exited); it will come back on its own unless giveUp. */
