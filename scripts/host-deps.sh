@@ -13,6 +13,12 @@ have unshare || need+=(util-linux)
 have mount || need+=(mount)
 # The containerd preflight tests fix the distribution's own `containerd config default` output.
 have containerd || need+=(containerd)
+# The system tests boot a real systemd in a container (test/system): a Debian rootfs and nspawn.
+have mmdebstrap || need+=(mmdebstrap)
+have systemd-nspawn || need+=(systemd-container)
+# The RPM build and its checks (packaging/, npm run package:rpm).
+have rpmbuild || need+=(rpm)
+have rpmlint || need+=(rpmlint)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" != 0 ]; then
