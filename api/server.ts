@@ -22,10 +22,13 @@ import type { Logger } from "pino";
 import { type EngineApi, UnknownComponentError } from "../daemon/engine/component";
 import type { PreflightApi } from "../daemon/preflight";
 import { createMetrics } from "./metrics";
+import access, { type AccessOptions, BODY_LIMIT, securitySchemes } from "./plugins/access";
 import componentRoutes from "./routes/components";
 import datapathRoutes from "./routes/datapath";
 import eventRoutes from "./routes/events";
 import healthRoutes from "./routes/health";
+import hookRoutes from "./routes/hooks";
+import jobRoutes, { type JobsApi } from "./routes/jobs";
 import metricsRoutes from "./routes/metrics";
 import preflightRoutes from "./routes/preflight";
 import statusRoutes from "./routes/status";
@@ -39,12 +42,16 @@ export interface ServerOptions {
   preflight?: PreflightApi;
   /** The TAP pool (GET/PUT /v1/taps); absent: those routes answer 503. */
   taps?: TapsApi;
+  /** Jobs: reset and the kubeadm hooks (/v1/jobs, /v1/hooks/NAME, /v1/reset); absent: they answer 503. */
+  jobs?: JobsApi;
   /** Logger for the API (a child of the daemon's); false or absent: no logging. */
   logger?: Logger | false;
   /** The daemon's version: OpenAPI info.version. */
   version: string;
   /** Interval of the comment heartbeat on Server-Sent Events streams (default 15 000 ms). */
   sseHeartbeatMs?: number;
+  /** Token, Host/Origin and rate-limit rules (api/plugins/access.ts); absent: none (in-process tests). */
+  access?: AccessOptions;
 }
 
 /** Ajv options shared by both validators; only type coercion differs. */
@@ -64,6 +71,14 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     // errors are logged below instead.
     logController: new LogController({ disableRequestLogging: true }),
     schemaErrorFormatter: formatValidationErrors,
+    bodyLimit: BODY_LIMIT,
+    // A URL fastify cannot decode (a bad or non-UTF-8 percent-escape) never reaches the error handler;
+    // without this it answers in fastify's own shape, echoing the URL.
+    frameworkErrors: (_err, _request, reply) =>
+      (reply as FastifyReply).code(400).send({
+        error: "invalid_request",
+        message: "the URL is not valid: a percent-escape is malformed or does not decode to UTF-8",
+      }),
   }) as unknown as FastifyInstance;
 
   // Querystrings and path parameters arrive as text and are coerced to their schema's types; bodies
@@ -107,9 +122,13 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     }
   });
 
+  // Before swagger and the routes: its onRoute hook adds the security requirement and answers to each.
+  await app.register(access, { rules: opts.access ?? null });
+
   await app.register(swagger, {
     openapi: {
       openapi: "3.0.3",
+      components: { securitySchemes },
       info: {
         title: "k8s-offloadd",
         version: opts.version,
@@ -120,6 +139,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
         { name: "node", description: "The node's datapath as a whole" },
         { name: "components", description: "The pieces of the datapath" },
         { name: "events", description: "The node's history" },
+        { name: "jobs", description: "Long operations: node reset and kubeadm hooks, with their steps" },
         { name: "daemon", description: "The daemon itself: liveness, metrics, this document" },
       ],
     },
@@ -142,6 +162,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   await app.register(metricsRoutes, { registry: metrics.registry });
   await app.register(preflightRoutes, { preflight: opts.preflight ?? null });
   await app.register(tapRoutes, { taps: opts.taps ?? null });
+  await app.register(jobRoutes, { jobs: opts.jobs ?? null });
+  await app.register(hookRoutes, { jobs: opts.jobs ?? null });
 
   app.get(
     "/v1/openapi.json",
@@ -187,7 +209,9 @@ function sendError(err: FastifyError, request: FastifyRequest, reply: FastifyRep
           ? "payload_too_large"
           : status === 409
             ? "conflict"
-            : "invalid_request";
+            : status === 429
+              ? "rate_limited"
+              : "invalid_request";
     return reply.code(status).send({ error: code, message: err.message });
   }
   request.log.error({ err, method: request.method, url: request.url }, "API request failed");

@@ -1,7 +1,8 @@
 /**
  * bench/taps: the daemon's TAP pool bring-up over gNMI (TapPool + GnmiTapBackend: ONE kernel
- * listing, the missing ports created on one long-lived channel with 16 in flight, then probe()
- * until the listing shows them all) against, in the same run,
+ * listing, the missing ports created on one long-lived channel with DEFAULT_POOL_CONCURRENCY
+ * ports in flight, each TAP recorded in a real SQLite state store, then probe() until the
+ * listing shows them all) against, in the same run,
  *   (a) the guide's way: one fresh client process per TAP, sequentially, as create_interfaces.sh
  *       runs gnmi-cli (bench/gnmi-set-one.js: a channel, the port's four SetRequests, exit);
  *   (b) the floor: N kernel TAPs made with ONE `ip -batch -` (daemon/host/links.ts createTaps).
@@ -10,33 +11,40 @@
  * into that namespace; afterwards the simulator is stopped (its TAPs vanish with it), the
  * namespace is checked empty and deleted. Also: TapPool.reconcile() over a 1024 pool with nothing
  * missing (median of 5). Goals at N=256: ours at least 5x faster than (a), within 2x of (b).
+ * Then the grpc-js floor for the same 4*256 SetRequests against a server that answers at once
+ * (bench/gnmi-rpc-floor), against (b) of the same run: what no target or TAP work can explain.
  *
  * Run it inside the test namespace:
  *
  *     npx tsc -p tsconfig.json && unshare --net --mount --propagation private --pid --fork \
  *       --mount-proc --kill-child node dist/test/harness/in-namespace.js --run dist/bench/taps.js
  *
- * or `npm run bench -- taps`. BENCH_TAPS_N overrides the sizes; (a) runs every process up to
- * BENCH_TAPS_ONE_EACH_MAX (default 256) TAPs, above that a sample of 64 processes, extrapolated
- * linearly (and labelled so).
+ * or `npm run bench -- taps`. BENCH_TAPS_N overrides the sizes, BENCH_TAPS_CONCURRENCY the ports
+ * in flight; (a) runs every process up to BENCH_TAPS_ONE_EACH_MAX (default 256) TAPs, above that a
+ * sample of 64 processes, extrapolated linearly (and labelled so).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { resolve } from "node:path";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import pino from "pino";
 import { GnmiTapBackend } from "../daemon/components/tap-backends";
 import { TapPool } from "../daemon/components/tap-pool";
 import { describeFailure, runCommand } from "../daemon/host/command";
-import { GnmiClient } from "../daemon/host/gnmi-client";
+import { DEFAULT_POOL_CONCURRENCY, GnmiClient } from "../daemon/host/gnmi-client";
 import { createTaps, deleteGroup, listLinks } from "../daemon/host/links";
 import { deleteNetns, ensureNetns } from "../daemon/host/netns";
+import { StateStore } from "../daemon/state/store";
 import { freePort, sleep } from "../test/helpers/daemon";
+import { rpcFloor } from "./gnmi-rpc-floor";
 
 const SIZES = (process.env.BENCH_TAPS_N ?? "8,64,256,1024").split(",").map(Number);
 const ONE_EACH_MAX = Number(process.env.BENCH_TAPS_ONE_EACH_MAX ?? 256);
 const ONE_EACH_SAMPLE = 64;
 const RECONCILE_N = 1024;
 const RECONCILE_ROUNDS = 5;
-const CONCURRENCY = 16;
+/** What the daemon's GnmiTapBackend uses (BENCH_TAPS_CONCURRENCY overrides it, to compare). */
+const CONCURRENCY = Number(process.env.BENCH_TAPS_CONCURRENCY ?? DEFAULT_POOL_CONCURRENCY);
 const GROUP = 78;
 const GOAL_N = 256;
 const PREFIX = "P4TAP_";
@@ -153,6 +161,9 @@ function ours(n: number): Promise<Ours> {
   return inFreshNetns(`o${n}`, (ns) =>
     withSim(ns, async (sim) => {
       const client = new GnmiClient({ address: sim.gnmi });
+      // The daemon records every TAP it created in its SQLite state (one transaction per create).
+      const dir = mkdtempSync(join(tmpdir(), "bench-taps-"));
+      const store = StateStore.open(join(dir, "state.db"));
       try {
         const pool = new TapPool({
           netns: ns,
@@ -160,7 +171,7 @@ function ours(n: number): Promise<Ours> {
           count: n,
           hostInterfaceName: null,
           backend: new GnmiTapBackend(client, {}, CONCURRENCY),
-          store: null,
+          store,
           dependsOn: [],
           log,
         });
@@ -176,6 +187,8 @@ function ours(n: number): Promise<Ours> {
         }
         const ms = performance.now() - t0;
         await expectTaps(ns, n);
+        if (store.taps().length !== n)
+          throw new Error(`expected ${n} TAP records, found ${store.taps().length}`);
         let reconcileMs: number[] | null = null;
         if (n === RECONCILE_N) {
           reconcileMs = [];
@@ -185,6 +198,8 @@ function ours(n: number): Promise<Ours> {
         return { ms, createMs, reconcileMs };
       } finally {
         client.close();
+        store.close();
+        rmSync(dir, { recursive: true, force: true });
       }
     }),
   );
@@ -302,6 +317,17 @@ export async function benchTaps(): Promise<TapsResult> {
             `port, as gnmi-cli sends them), ${((goal.oursCreateMs * 1000) / (4 * GOAL_N)).toFixed(0)} us each ` +
             `with ${CONCURRENCY} in flight, against one \`ip -batch\` process`),
     );
+    // Why: the same number of SetRequests against a gRPC server that does nothing (fresh process,
+    // fresh channel), i.e. the cost of grpc-js alone, whatever the target and the TAPs cost.
+    const [f] = await rpcFloor(4 * GOAL_N, [CONCURRENCY]);
+    if (f) {
+      const us = (x: number) => ((x * 1000) / f.calls).toFixed(0);
+      console.log(
+        `bench/taps: N=${GOAL_N}: grpc-js floor: ${f.calls} Sets to a server that answers at once take ` +
+          `${f.wallMs.toFixed(0)} ms (${ratio(f.wallMs / goal.batchMs)} the ip -batch floor; ${us(f.wallMs)} us/Set, ` +
+          `CPU per Set ${us(f.clientCpuMs)} us client + ${us(f.serverCpuMs)} us server), ${CONCURRENCY} in flight`,
+      );
+    }
   }
   const reconcileMs = reconcile ? median(reconcile) : null;
   if (reconcile && reconcileMs !== null) {

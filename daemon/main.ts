@@ -1,14 +1,19 @@
 #!/usr/bin/env node
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import pino from "pino";
+import { serveUnixSocket } from "../api/plugins/socket";
 import { buildServer } from "../api/server";
 import { buildComponents } from "./components";
 import { ConfigError, defaultConfigPath, loadConfig } from "./config/load";
 import { Engine } from "./engine/engine";
 import { deleteNetns, ensureNetns } from "./host/netns";
+import { createJobRunner } from "./jobs";
 import { SystemdNotifier, scrubChildEnv } from "./notify/sd-notify";
 import { packageVersion } from "./paths";
 import { Preflight } from "./preflight";
+import { checkFiles, daemonFileRules } from "./security/files";
+import { ensureToken, TokenError } from "./security/token";
 import { StateError, StateStore } from "./state/store";
 
 const USAGE = `usage: k8s-offloadd [--config PATH] [--version]
@@ -44,6 +49,21 @@ async function main(): Promise<number> {
     throw err;
   }
 
+  // Before anything is opened or written: files others can change would let them drive the node.
+  const unsafe = checkFiles(
+    daemonFileRules({
+      configFile: resolve(args.config ?? defaultConfigPath),
+      stateDir: cfg.stateDir,
+      tokenFile: cfg.api.tokenFile,
+    }),
+  );
+  if (unsafe.length > 0) {
+    process.stderr.write(
+      `k8s-offloadd: refusing to start:\n  ${unsafe.join("\n  ")}\nnothing was started.\n`,
+    );
+    return 2;
+  }
+
   const log = pino({ base: { profile: cfg.profile } });
   const notifier = SystemdNotifier.fromEnv(process.env, (m) => log.warn(m));
   notifier.startWatchdog();
@@ -58,6 +78,17 @@ async function main(): Promise<number> {
       return 1;
     }
     throw err;
+  }
+
+  let token: string;
+  try {
+    token = ensureToken(cfg.api.tokenFile);
+  } catch (err) {
+    if (!(err instanceof TokenError)) throw err;
+    process.stderr.write(`k8s-offloadd: ${err.message}\n`);
+    notifier.status(`failed: ${err.message}`);
+    store.close();
+    return 1;
   }
 
   if (cfg.datapath.netns) await ensureNetns(cfg.datapath.netns);
@@ -80,10 +111,22 @@ async function main(): Promise<number> {
   });
   // READY=1 needs both: every component ready and the API answering (kubelet's drop-in waits on it).
   let listening = false;
+  // Until READY=1, every step of the bring-up (phase change, event) extends systemd's start timeout
+  // (EXTEND_TIMEOUT_USEC) by twice one component's ready timeout (its start and its probes): a long
+  // bring-up that keeps moving is not killed by TimeoutStartSec=, a stalled or failed one still is.
+  const extendUsec = 2 * cfg.supervisor.readyTimeoutMs * 1000;
+  let readySent = false;
+  let phase = "starting";
+  const progress = () => {
+    if (!readySent && phase === "starting") notifier.extendTimeout(extendUsec);
+  };
   engine.on("phase", (s) => {
-    if (s.phase === "ready" && listening) notifier.ready(s.message);
+    phase = s.phase;
+    if (s.phase === "ready" && listening) readySent = notifier.ready(s.message) || readySent;
     else notifier.status(s.message);
+    progress();
   });
+  engine.on("event", progress);
   notifier.status("starting: bringing up the datapath");
   // The datapath starts while the API is built: its children come up in parallel with that work.
   const bringUp = engine.bringUp();
@@ -93,17 +136,25 @@ async function main(): Promise<number> {
     list: async () => ({ count: taps.size, backend: taps.backendKind, taps: await taps.list() }),
     resize: (count: number) => engine.exclusive(() => taps.resize(count)),
   };
+  const jobs = createJobRunner({ cfg, store, engine, preflight, log, env: scrubChildEnv(process.env) });
   const app = await buildServer({
     engine,
     preflight,
     taps: tapsApi,
+    jobs,
     logger: log.child({ part: "api" }),
     version,
+    access: { token, port: cfg.api.port, host: cfg.api.host, rateLimit: cfg.api.rateLimit },
   });
+  const socketPath = `${cfg.runDir}/api.sock`;
+  let socket: { close(): Promise<void> } | null = null;
+  let where = `${cfg.api.host}:${cfg.api.port}`;
   try {
     await app.listen({ host: cfg.api.host, port: cfg.api.port });
+    where = socketPath;
+    if (cfg.api.socket) socket = await serveUnixSocket(app, socketPath);
   } catch (err) {
-    const msg = `cannot serve the API on ${cfg.api.host}:${cfg.api.port}: ${(err as Error).message}`;
+    const msg = `cannot serve the API on ${where}: ${(err as Error).message}`;
     process.stderr.write(`k8s-offloadd: ${msg}\n`);
     notifier.status(`failed: ${msg}`);
     await bringUp;
@@ -113,14 +164,18 @@ async function main(): Promise<number> {
     return 1;
   }
   listening = true;
+  // A job a crash (or a stop) cut short resumes at its first unfinished step.
+  void jobs.resumeInterrupted();
   const now = engine.status();
-  if (now.phase === "ready") notifier.ready(now.message);
+  if (now.phase === "ready") readySent = notifier.ready(now.message) || readySent;
 
   let stopping: Promise<void> | null = null;
   const shutdown = (signal: string) => {
     stopping ??= (async () => {
       log.info({ signal }, "shutting down");
       notifier.stopping();
+      jobs.stop(); // the running job, if any, resumes at the next start
+      await socket?.close();
       await app.close();
       if (cfg.datapath.stopOnExit) {
         await engine.down();

@@ -9,5 +9,7 @@ npx biome check .
 npx tsc -p tsconfig.json
 node dist/scripts/write-openapi.js --check
 bash scripts/host-deps.sh
+# The system tests' Debian rootfs (cached; building it needs the network, which the namespace has not).
+bash scripts/system-rootfs.sh >/dev/null
 exec unshare --net --mount --propagation private --pid --fork --mount-proc --kill-child \
   node dist/test/harness/in-namespace.js "$@"

@@ -12,6 +12,7 @@ export const eventKinds = [
   "error",
   "phase",
   "job",
+  "job-step",
 ] as const;
 
 export const NodeEventSchema = {

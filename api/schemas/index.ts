@@ -1,5 +1,6 @@
 import { ErrorSchema } from "./common";
 import { NodeEventSchema } from "./events";
+import { JobSchema } from "./jobs";
 import { ChangeSchema, CheckResultSchema } from "./preflight";
 import { ComponentStatusSchema, NodeStatusSchema } from "./status";
 
@@ -11,4 +12,5 @@ export const sharedSchemas = [
   NodeEventSchema,
   CheckResultSchema,
   ChangeSchema,
+  JobSchema,
 ] as const;

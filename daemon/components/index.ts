@@ -82,7 +82,6 @@ export function buildComponents(opts: {
       : new GnmiTapBackend(
           new GnmiClient({ address: cfg.target.gnmi }),
           { mtu: t.mtu, pipelineName: t.pipelineName, mempoolName: t.mempoolName },
-          16,
         );
   const taps = new TapPool({
     netns,

@@ -1,7 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
-import type { GnmiClient, TapPortOptions } from "../host/gnmi-client";
+import { DEFAULT_POOL_CONCURRENCY, type GnmiClient, type TapPortOptions } from "../host/gnmi-client";
 import { grpcCode } from "../host/grpc-channel";
-import { createTaps, deleteTaps } from "../host/links";
+import { createTaps, deleteTaps, type LinkInfo } from "../host/links";
 
 /** How the pool's TAPs are made: by the P4 target over gNMI (production) or by the kernel directly. */
 export interface TapBackend {
@@ -10,6 +10,8 @@ export interface TapBackend {
   create(names: readonly string[]): Promise<void>;
   /** Remove `names`; a backend that cannot says why. */
   remove(names: readonly string[]): Promise<void>;
+  /** True when the kernel shows `link` as made by this backend even without a record (its link group). */
+  owns?(link: LinkInfo): boolean;
 }
 
 /** `ip -batch -` into a link group: one process for the whole pool (DESIGN.md §5). */
@@ -25,6 +27,10 @@ export class KernelTapBackend implements TapBackend {
   remove(names: readonly string[]): Promise<void> {
     return deleteTaps(this.netns, names);
   }
+  /** The pool's link group is used for nothing else (taps.group). */
+  owns(link: LinkInfo): boolean {
+    return link.group === this.group;
+  }
 }
 
 /**
@@ -37,7 +43,7 @@ export class GnmiTapBackend implements TapBackend {
   constructor(
     private readonly client: GnmiClient,
     private readonly port: TapPortOptions,
-    private readonly concurrency: number,
+    private readonly concurrency: number = DEFAULT_POOL_CONCURRENCY,
   ) {}
   async create(names: readonly string[]): Promise<void> {
     try {

@@ -56,7 +56,9 @@ export class TapPool implements Component {
   }
 
   async start(): Promise<void> {
-    const missing = this.missing(await listLinks(this.opts.netns));
+    const links = await listLinks(this.opts.netns);
+    await this.removeStale(links);
+    const missing = this.missing(links);
     if (missing.length > 0) await this.create(missing);
   }
 
@@ -123,6 +125,34 @@ export class TapPool implements Component {
     await this.opts.backend.create(names);
     this.opts.store?.recordTaps(names, this.opts.backend.kind);
     this.opts.log.info({ component: this.name, count: names.length }, "created TAPs");
+  }
+
+  /**
+   * TAPs of ours outside the pool: a resize a killed daemon did not finish, a pool that grew before a
+   * restart (a resize lasts until then) or a taps.count lowered in the config. Ours: recorded, or in
+   * the kernel pool's link group (a daemon killed after `ip -batch` made them but before it recorded
+   * them). A kernel pool removes them; a gNMI pool cannot (they go with the target).
+   */
+  private async removeStale(links: LinkInfo[]): Promise<void> {
+    if (this.opts.backend.kind !== "kernel") return;
+    const wanted = new Set(this.names());
+    const zero = this.index0(links);
+    const recorded = (this.opts.store?.taps() ?? []).map((t) => t.name).filter((n) => !wanted.has(n));
+    const present = new Set(links.map((l) => l.name));
+    const owned = links
+      .filter((l) => this.opts.backend.owns?.(l) && !wanted.has(l.name) && l.name !== zero)
+      .map((l) => l.name);
+    const gone = [...new Set([...recorded.filter((n) => present.has(n)), ...owned])];
+    if (gone.length > 0) await this.opts.backend.remove(gone);
+    if (recorded.length > 0) this.opts.store?.forgetTaps(recorded);
+    if (gone.length > 0) {
+      const some = gone.slice(0, 4).join(", ") + (gone.length > 4 ? ", ..." : "");
+      this.signals?.note(
+        this.name,
+        "stop",
+        `removed ${gone.length} TAPs outside the pool of ${this.count} (${some})`,
+      );
+    }
   }
 
   /** The kernel name of port 0: the host interface name once it has been renamed. */

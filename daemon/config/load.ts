@@ -81,7 +81,10 @@ export function loadConfig(path: string): Config {
 }
 
 /** The validated data: defaults filled, OVS paths not yet derived, paths not yet resolved. */
-type Raw = Omit<Config, "ovs"> & { ovs: Omit<OvsConfig, keyof typeof OVS_LAYOUT> & Partial<OvsConfig> };
+type Raw = Omit<Config, "ovs" | "api"> & {
+  api: Omit<Config["api"], "tokenFile"> & { tokenFile: string | null };
+  ovs: Omit<OvsConfig, keyof typeof OVS_LAYOUT> & Partial<OvsConfig>;
+};
 
 function complete(raw: Raw, dir: string): Config {
   const abs = (p: string) => resolve(dir, p);
@@ -98,6 +101,10 @@ function complete(raw: Raw, dir: string): Config {
   return {
     ...raw,
     stateDir: abs(raw.stateDir),
+    api: {
+      ...raw.api,
+      tokenFile: raw.api.tokenFile === null ? resolve(abs(raw.stateDir), "token") : abs(raw.api.tokenFile),
+    },
     runDir: abs(raw.runDir),
     logDir: abs(raw.logDir),
     ovs: ovs as OvsConfig,

@@ -110,6 +110,25 @@ export const configSchema = {
           default: 9300,
           description: "an integer from 1 to 65535",
         },
+        tokenFile: {
+          type: ["string", "null"],
+          minLength: 1,
+          default: null,
+          description:
+            "the API's bearer token file (made at first start, 0600): null (<stateDir>/token) or a path, absolute or relative to the config file's directory",
+        },
+        socket: {
+          type: "boolean",
+          default: true,
+          description: "true (also serve the API on <runDir>/api.sock, mode 0600) or false",
+        },
+        rateLimit: {
+          type: "integer",
+          minimum: 1,
+          maximum: 100000,
+          default: 120,
+          description: "mutating API requests allowed per client per minute: an integer from 1 to 100000",
+        },
       },
     },
     stateDir: path("the state directory", "/var/lib/k8s-offloadd"),
@@ -358,6 +377,56 @@ export const configSchema = {
               description: `a list of check ids (${CHECK_IDS.join(", ")})`,
             },
           },
+        },
+      },
+    },
+    kubernetes: {
+      type: "object",
+      additionalProperties: false,
+      default: {},
+      properties: {
+        singleNode: {
+          type: "boolean",
+          default: false,
+          description:
+            "true or false: a single-node install (the post-init hook removes the control-plane taint)",
+        },
+        manifests: {
+          type: "array",
+          uniqueItems: true,
+          items: { type: "string", pattern: "^/", description: "an absolute path" },
+          default: [],
+          description:
+            "a list of absolute paths of the infra manifests the post-init hook applies with kubectl, in order",
+        },
+        kubeconfig: {
+          type: ["string", "null"],
+          pattern: "^/",
+          default: "/etc/kubernetes/admin.conf",
+          description: "null (kubectl's own default) or the absolute path of the kubeconfig kubectl uses",
+        },
+        toolPath: {
+          type: ["array", "null"],
+          items: { type: "string", pattern: "^/", description: "an absolute directory" },
+          default: null,
+          description:
+            "null (the daemon's PATH) or a list of absolute directories where kubeadm, kubectl, crictl and systemctl are looked up",
+        },
+        commandTimeoutSec: {
+          type: "integer",
+          minimum: 1,
+          maximum: 3600,
+          default: 300,
+          description:
+            "an integer from 1 to 3600: seconds one kubeadm, kubectl, crictl or systemctl run may take",
+        },
+        readyTimeoutSec: {
+          type: "integer",
+          minimum: 1,
+          maximum: 3600,
+          default: 600,
+          description:
+            "an integer from 1 to 3600: seconds the pre-init hook waits for the datapath to be ready",
         },
       },
     },

@@ -7,7 +7,16 @@ import type { CHECK_IDS } from "./schema";
 export interface Config {
   /** Profile name, informational ("p4-ovs", "sandbox", or anything an admin chooses). */
   profile: string;
-  api: { host: string; port: number };
+  api: {
+    host: string;
+    port: number;
+    /** Bearer token for mutating requests (absolute; the loader resolves null to <stateDir>/token). */
+    tokenFile: string;
+    /** Mutating requests per client per minute. */
+    rateLimit: number;
+    /** Also serve the API on <runDir>/api.sock (mode 0600). */
+    socket: boolean;
+  };
   /** SQLite database and the daemon's own records live here (0700). */
   stateDir: string;
   /** Pid files of supervised children. */
@@ -45,6 +54,23 @@ export interface Config {
   };
   supervisor: SupervisorConfig;
   host: HostConfig;
+  kubernetes: KubernetesConfig;
+}
+
+/** The node's Kubernetes side, as the kubeadm hooks and the reset job see it. */
+export interface KubernetesConfig {
+  /** Single-node install: post-init removes the control-plane taint. */
+  singleNode: boolean;
+  /** Infra manifests post-init applies (kubectl apply -f), in order; absolute paths. */
+  manifests: string[];
+  /** --kubeconfig of every kubectl run; null: kubectl's own default. */
+  kubeconfig: string | null;
+  /** Where kubeadm, kubectl, crictl and systemctl are looked up; null: the daemon's PATH. */
+  toolPath: string[] | null;
+  /** Hard limit of one tool run (the tool is killed after it). */
+  commandTimeoutSec: number;
+  /** How long the pre-init hook waits for the datapath to be ready. */
+  readyTimeoutSec: number;
 }
 
 export interface ArtifactPinConfig {

@@ -129,7 +129,8 @@ export type EventKind =
   | "stop"
   | "error"
   | "phase"
-  | "job";
+  | "job"
+  | "job-step";
 
 /**
  * What the API may ask of the engine. The API reads state and asks; it never touches the host.

@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import type { SupervisorConfig } from "../config/types";
 import { LogFollower } from "../host/log-follower";
 import { inNetns } from "../host/netns";
-import { isAlive, isSameProcess, procInfo } from "../host/proc";
+import { findByArgv, isAlive, isSameProcess, procInfo } from "../host/proc";
 import { signalGroup, spawnLogged } from "../host/spawn";
 import type { StateStore } from "../state/store";
 import { nextBackoff } from "./backoff";
@@ -119,20 +119,10 @@ export class Supervisor {
 
   private tryAdopt(): boolean {
     const rec = this.store?.child(this.spec.name);
-    if (!rec) return false;
+    if (!rec) return this.adoptUnrecorded();
     const same = JSON.stringify(rec.argv) === JSON.stringify(this.spec.argv);
     if (same && isSameProcess(rec.pid, rec.startTime, rec.argv)) {
-      this.pid = rec.pid;
-      this.startTime = rec.startTime;
-      this.spawnedAt = Date.parse(rec.spawnedAt) || Date.now();
-      this.adopted = true;
-      this.follow();
-      // Not our child: no exit event. Poll /proc for it to go away.
-      this.pollTimer = setInterval(() => {
-        if (!isSameProcess(rec.pid, rec.startTime, rec.argv))
-          this.onExit("exited (adopted; exit status unknown)");
-      }, this.policy.pollIntervalMs);
-      this.pollTimer.unref();
+      this.watchAdopted(rec.pid, rec.startTime, Date.parse(rec.spawnedAt) || Date.now());
       this.signals?.note(
         this.spec.name,
         "adopt",
@@ -151,7 +141,50 @@ export class Supervisor {
       this.signals?.note(this.spec.name, "exit", `recorded pid ${rec.pid} exited while the daemon was down`);
     }
     this.store?.deleteChild(this.spec.name);
-    return false;
+    return this.adoptUnrecorded();
+  }
+
+  /**
+   * A daemon killed between spawning a child and recording it leaves that child running unknown; a
+   * second one would fail on its pidfile or database lock forever. A live process running exactly
+   * this component's argv (which names its own files) is that child: adopt it and record it.
+   */
+  private adoptUnrecorded(): boolean {
+    if (!this.store) return false;
+    // A process another component has on record is that component's, whatever its argv.
+    const recorded = new Set(this.store.children().map((c) => c.pid));
+    const found = findByArgv(this.spec.argv).find((p) => !recorded.has(p.pid));
+    if (!found) return false;
+    const now = Date.now();
+    this.store.saveChild({
+      component: this.spec.name,
+      pid: found.pid,
+      startTime: found.startTime,
+      argv: this.spec.argv,
+      spawnedAt: new Date(now).toISOString(),
+      logFile: this.spec.logFile,
+    });
+    this.watchAdopted(found.pid, found.startTime, now);
+    this.signals?.note(
+      this.spec.name,
+      "adopt",
+      `adopted running pid ${found.pid}: it runs this component's exact command line but had no record (a daemon was killed while starting it)`,
+    );
+    return true;
+  }
+
+  private watchAdopted(pid: number, startTime: number, spawnedAt: number): void {
+    const argv = this.spec.argv;
+    this.pid = pid;
+    this.startTime = startTime;
+    this.spawnedAt = spawnedAt;
+    this.adopted = true;
+    this.follow();
+    // Not our child: no exit event. Poll /proc for it to go away.
+    this.pollTimer = setInterval(() => {
+      if (!isSameProcess(pid, startTime, argv)) this.onExit("exited (adopted; exit status unknown)");
+    }, this.policy.pollIntervalMs);
+    this.pollTimer.unref();
   }
 
   private spawn(): void {

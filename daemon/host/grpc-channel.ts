@@ -142,12 +142,44 @@ export function unary<Req, Res>(
   });
 }
 
+/** A response deserializer that keeps the bytes: for replies the caller does not read. */
+const keepBytes = (b: Buffer): Buffer => b;
+
+/**
+ * Unary call, with a deadline, whose reply is not decoded: resolves once the status is OK. For
+ * calls made by the thousand whose reply carries nothing the caller uses: a gNMI SetResponse
+ * echoes the paths and a 64-bit timestamp, and decoding it is ~5% of the client's CPU for 1024
+ * Sets from a fresh process (~540 -> ~515 ms, 4 runs each; no difference once V8 has warmed up).
+ */
+export function unaryNoReply<Req>(
+  client: grpc.Client,
+  method: grpc.MethodDefinition<Req, unknown>,
+  req: Req,
+  timeoutMs: number,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    client.makeUnaryRequest(
+      method.path,
+      method.requestSerialize,
+      keepBytes,
+      req,
+      { deadline: deadlineIn(timeoutMs) },
+      (err) => {
+        if (err) reject(err);
+        else resolve();
+      },
+    );
+  });
+}
+
 export interface LoopbackClientOptions {
   address?: string;
   /** Deadline of every call. */
   timeoutMs?: number;
   /** Retries on UNAVAILABLE (the target not listening yet). */
   retry?: RetryPolicy;
+  /** Extra channel options over LOOPBACK_CHANNEL_OPTIONS (benchmarks compare variants with it). */
+  channelOptions?: grpc.ChannelOptions;
 }
 
 /**
@@ -157,6 +189,7 @@ export interface LoopbackClientOptions {
 export abstract class LoopbackClient {
   readonly address: string;
   protected readonly client: grpc.Client;
+  private readonly service: grpc.ServiceDefinition;
   protected readonly timeoutMs: number;
   protected readonly retry: RetryPolicy;
   protected closed = false;
@@ -169,8 +202,15 @@ export abstract class LoopbackClient {
     this.timeoutMs = opts.timeoutMs ?? 5_000;
     this.retry = opts.retry ?? DEFAULT_RETRY;
     this.label = service.label;
-    const Ctor = lookup<typeof grpc.Client>(loadProto(service.protoFile), service.name);
-    this.client = new Ctor(this.address, grpc.credentials.createInsecure(), LOOPBACK_CHANNEL_OPTIONS);
+    const Ctor = lookup<typeof grpc.Client & { service: grpc.ServiceDefinition }>(
+      loadProto(service.protoFile),
+      service.name,
+    );
+    this.service = Ctor.service;
+    this.client = new Ctor(this.address, grpc.credentials.createInsecure(), {
+      ...LOOPBACK_CHANNEL_OPTIONS,
+      ...opts.channelOptions,
+    });
   }
 
   private readonly label: string;
@@ -179,6 +219,18 @@ export abstract class LoopbackClient {
     if (this.closed) return Promise.reject(new Error(`${this.label} client is closed`));
     return retryUnavailable(
       () => unary<unknown, Res>(this.client, method, req, this.timeoutMs),
+      this.retry,
+      () => this.closed,
+    );
+  }
+
+  /** Like call(), for a method whose reply the caller does not read (it is not decoded). */
+  protected callNoReply(method: string, req: unknown): Promise<void> {
+    if (this.closed) return Promise.reject(new Error(`${this.label} client is closed`));
+    const def = this.service[method];
+    if (!def) return Promise.reject(new Error(`no gRPC method ${method}`));
+    return retryUnavailable(
+      () => unaryNoReply(this.client, def, req, this.timeoutMs),
       this.retry,
       () => this.closed,
     );

@@ -2,7 +2,20 @@ import { existsSync } from "node:fs";
 import { describeFailure, runCommand } from "./command";
 
 /** Network namespaces by name (iproute2's /run/netns). Used by the sandbox profile and tests. */
-export const netnsPath = (name: string) => `/run/netns/${name}`;
+export const netnsPath = (name: string) => `/run/netns/${assertNetnsName(name)}`;
+
+/**
+ * The config schema allows the same; checked again here because the name becomes a path under
+ * /run/netns and an argument of ip: no '/', no leading '.' or '-', nothing outside [A-Za-z0-9_.-].
+ */
+export function assertNetnsName(name: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/.test(name)) {
+    throw new Error(
+      `invalid network namespace name ${JSON.stringify(name)}: allowed: ^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$`,
+    );
+  }
+  return name;
+}
 
 /** Create the namespace unless it exists; returns true when this call created it. */
 export async function ensureNetns(name: string): Promise<boolean> {
@@ -29,5 +42,5 @@ export async function deleteNetns(name: string): Promise<void> {
  * the pid, start time and /proc/PID/cmdline are the program's own: adoption checks still hold.
  */
 export function inNetns(name: string | null, argv: readonly string[]): string[] {
-  return name ? ["ip", "netns", "exec", name, ...argv] : [...argv];
+  return name ? ["ip", "netns", "exec", assertNetnsName(name), ...argv] : [...argv];
 }

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /** What /proc says about a pid: enough to tell whether it is still the process we started. */
 export interface ProcInfo {
@@ -36,6 +36,30 @@ export function procCmdline(pid: number): string[] | null {
 export function isAlive(pid: number): boolean {
   const info = procInfo(pid);
   return info !== null && info.state !== "Z" && info.state !== "X";
+}
+
+/**
+ * Live processes (not zombies) running exactly `argv`, lowest pid first: a child a killed daemon
+ * spawned but had not recorded yet. One /proc pass, only at start-up when there is no record.
+ */
+export function findByArgv(argv: readonly string[]): Array<{ pid: number; startTime: number }> {
+  const out: Array<{ pid: number; startTime: number }> = [];
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    const pid = Number(e);
+    if (pid === process.pid) continue;
+    const cmd = procCmdline(pid);
+    if (!cmd || cmd.length !== argv.length || !cmd.every((a, i) => a === argv[i])) continue;
+    const info = procInfo(pid);
+    if (info && info.state !== "Z" && info.state !== "X") out.push({ pid, startTime: info.startTime });
+  }
+  return out.sort((a, b) => a.pid - b.pid);
 }
 
 /**

@@ -174,6 +174,9 @@ function prepare(db: Database.Database) {
     steps: db.prepare<[number], StepRow>(
       "SELECT idx, name, state, message, started_at, finished_at FROM job_steps WHERE job_id = ? ORDER BY idx",
     ),
+    succeededStepNames: db
+      .prepare<[], string>("SELECT name FROM job_steps WHERE state = 'succeeded' ORDER BY job_id, idx")
+      .pluck(),
   };
 }
 
@@ -230,6 +233,12 @@ export class StateStore {
       // Reads only, up to the version check: nothing may write to a file we are about to refuse.
       quickCheck(db, file);
       checkSchemaVersion(db, migrations, file);
+      // Crash safety (test/chaos/kill9.test.ts kills the daemon at random moments):
+      // - WAL: a transaction is committed by its commit frame in the -wal file; a process killed
+      //   mid-transaction leaves an uncommitted tail that the next open ignores, and readers (the API,
+      //   an admin's sqlite3) never block the writer. A kill cannot corrupt the main file.
+      // - every state transition (a child spawned, a job step started or finished, a TAP recorded) is
+      //   its own short transaction (BEGIN IMMEDIATE), so a kill leaves either the old or the new state.
       db.pragma("journal_mode = WAL");
       // FULL: in WAL mode, NORMAL syncs only at checkpoints, so the last committed transactions may be
       // lost on power failure. Which children we spawned (pid, start time) and which jobs ran must
@@ -372,6 +381,11 @@ export class StateStore {
   /** Jobs still marked running, oldest first: after a crash, the ones to resume or mark interrupted. */
   runningJobs(): Job[] {
     return this.q.runningJobs.all().map((r) => this.toJob(r));
+  }
+
+  /** Names of every succeeded step of every job, oldest first (job id, then position). */
+  succeededStepNames(): string[] {
+    return this.q.succeededStepNames.all();
   }
 
   // ---- maintenance -----------------------------------------------------------------------------

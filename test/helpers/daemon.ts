@@ -3,7 +3,7 @@
  * in a scratch directory, and a test-owned NOTIFY_SOCKET receiver. Tests talk to it over real HTTP.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -97,6 +97,24 @@ export interface HttpAnswer {
   text: string;
 }
 
+/** Options of one request: `token` null sends no Authorization header; headers are added as given. */
+export interface HttpOptions {
+  token?: string | null;
+  headers?: Record<string, string>;
+}
+
+/** The token file a writeConfig'd daemon uses: api.tokenFile, else <stateDir>/token. */
+export function tokenFileOf(dir: string, overrides: Overrides = {}): string {
+  const api = overrides.api as { tokenFile?: string | null } | undefined;
+  const stateDir = typeof overrides.stateDir === "string" ? overrides.stateDir : join(dir, "state");
+  return api?.tokenFile ? resolve(dir, api.tokenFile) : join(stateDir, "token");
+}
+
+/** The API token the daemon made (64 hex characters), or "" before the daemon made it. */
+export function readTokenFile(file: string): string {
+  return existsSync(file) ? readFileSync(file, "utf8").trim() : "";
+}
+
 export class DaemonProcess {
   readonly proc: ChildProcess;
   stdout = "";
@@ -108,6 +126,8 @@ export class DaemonProcess {
     readonly port: number,
     readonly notify: NotifyReceiver | null,
     extraEnv: NodeJS.ProcessEnv = {},
+    /** Default: <dir of configFile>/state/token, where writeConfig's daemon makes it. */
+    readonly tokenFile = join(resolve(configFile, ".."), "state", "token"),
   ) {
     const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv };
     delete env.NOTIFY_SOCKET;
@@ -129,10 +149,23 @@ export class DaemonProcess {
     return this.proc.pid as number;
   }
 
-  async http(method: string, path: string, body?: unknown): Promise<HttpAnswer> {
+  /** The API token, read from the token file (the daemon makes it at start). */
+  get token(): string {
+    return readTokenFile(this.tokenFile);
+  }
+
+  /**
+   * One request. Mutating methods carry `Authorization: Bearer <token>` unless opts.token says
+   * otherwise (null: no header; a string: that token).
+   */
+  async http(method: string, path: string, body?: unknown, opts: HttpOptions = {}): Promise<HttpAnswer> {
+    const headers: Record<string, string> = body === undefined ? {} : { "content-type": "application/json" };
+    const token = opts.token === undefined ? (isMutating(method) ? this.token : null) : opts.token;
+    if (token !== null) headers.authorization = `Bearer ${token}`;
+    Object.assign(headers, opts.headers);
     const res = await fetch(`http://127.0.0.1:${this.port}${path}`, {
       method,
-      headers: body === undefined ? {} : { "content-type": "application/json" },
+      headers,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
@@ -170,6 +203,10 @@ export class DaemonProcess {
   }
 }
 
+export function isMutating(method: string): boolean {
+  return !["GET", "HEAD", "OPTIONS"].includes(method.toUpperCase());
+}
+
 /** A scratch dir, a port, a notify receiver and a config: everything a daemon test needs. */
 export async function daemonFixture(overrides: Overrides = {}) {
   const dir = scratchDir();
@@ -177,13 +214,20 @@ export async function daemonFixture(overrides: Overrides = {}) {
   const notify = await NotifyReceiver.create(join(dir, "notify.sock"));
   const configFile = writeConfig(dir, port, overrides, { gnmi: await freePort(), p4rt: await freePort() });
   const started: DaemonProcess[] = [];
+  const tokenFile = tokenFileOf(dir, overrides);
   return {
     dir,
     port,
     notify,
     configFile,
+    /** Where the daemon keeps its API token (made at its first start). */
+    tokenFile,
+    /** The API token; "" until a daemon has started and made it. */
+    get token(): string {
+      return readTokenFile(tokenFile);
+    },
     start(extraEnv: NodeJS.ProcessEnv = {}): DaemonProcess {
-      const d = new DaemonProcess(configFile, port, notify, extraEnv);
+      const d = new DaemonProcess(configFile, port, notify, extraEnv, tokenFile);
       started.push(d);
       return d;
     },

@@ -97,6 +97,10 @@ def ifindex(name):
     except OSError:
         return 0
 out = sys.stdout
+# Tell the simulator we can take requests: it serves gNMI only after this, so the first port-type
+# Set does not wait for python3 to start (~50-150 ms here), which a real target never does.
+out.write("ready\n")
+out.flush()
 while True:
     line = sys.stdin.readline()
     if not line:
@@ -170,6 +174,9 @@ class TapHelper {
   private readonly waiting: { resolve: (line: string) => void; reject: (e: Error) => void }[] = [];
   private exited = false;
   readonly done: Promise<void>;
+  /** Resolves when the helper said `ready`; rejects if it exits before. */
+  readonly ready: Promise<void>;
+  private onReady: (() => void) | null = null;
 
   constructor(netns?: string) {
     const argv = ["python3", "-u", "-c", TAP_HELPER];
@@ -188,8 +195,21 @@ class TapHelper {
         resolve();
       });
     });
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.onReady = resolve;
+      void this.done.then(() => reject(new Error("the TAP helper (python3) exited before it was ready")));
+    });
+    this.ready.catch(() => undefined); // the caller awaits it; never an unhandled rejection
     if (this.child.stdout) {
-      createInterface({ input: this.child.stdout }).on("line", (line) => this.waiting.shift()?.resolve(line));
+      createInterface({ input: this.child.stdout }).on("line", (line) => {
+        if (this.onReady) {
+          // The helper's first line is its `ready`.
+          this.onReady();
+          this.onReady = null;
+          return;
+        }
+        this.waiting.shift()?.resolve(line);
+      });
     }
   }
 
@@ -710,6 +730,30 @@ class P4Rt {
 
 // ---- wiring ------------------------------------------------------------------------------------
 
+/**
+ * Run every gNMI codec once on a sample message before serving: protobufjs generates each type's
+ * encoder/decoder on first use (~tens of ms in all), which a native target never pays on a Set.
+ * Touches no state.
+ */
+function warmGnmiCodecs(svc: grpc.ServiceDefinition): void {
+  const update = leafUpdate("warm-up", "mtu", 1500) as WireUpdate;
+  const samples: Record<string, [unknown, unknown]> = {
+    Set: [{ update: [update] }, { response: [{ path: update.path, op: "UPDATE" }], timestamp: "0" }],
+    Get: [
+      { path: [update.path], type: "ALL", encoding: "PROTO" },
+      { notification: [{ timestamp: "0", update: [update] }] },
+    ],
+    Capabilities: [{}, { supported_models: [], supported_encodings: ["PROTO"], gNMI_version: "0.7.0" }],
+  };
+  for (const [method, [req, res]] of Object.entries(samples)) {
+    const m = svc[method];
+    if (!m) continue;
+    const decoded = m.requestDeserialize(m.requestSerialize(req)) as { update?: WireUpdate[] };
+    if (method === "Set") for (const u of decoded.update ?? []) parseUpdate(undefined, u);
+    m.responseDeserialize(m.responseSerialize(res));
+  }
+}
+
 type Handler<Req, Res> = (req: Req) => Res | Promise<Res>;
 
 function unaryHandler<Req, Res>(h: Handler<Req, Res>): grpc.handleUnaryCall<Req, Res> {
@@ -806,6 +850,14 @@ async function main(): Promise<void> {
     }
   });
 
+  try {
+    await helper.ready;
+  } catch (err) {
+    process.stderr.write(`p4-target-sim: ${(err as Error).message}\n`);
+    await stop(1);
+    return;
+  }
+  warmGnmiCodecs(gnmiSvc);
   try {
     await bind(gnmiServer, args.gnmi);
     await bind(p4Server, args.p4rt);

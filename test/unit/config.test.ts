@@ -72,7 +72,13 @@ function pathsOf(cfg: Config): [string, string | null][] {
 
 const DEFAULTS: Config = {
   profile: "p4-ovs",
-  api: { host: "127.0.0.1", port: 9300 },
+  api: {
+    host: "127.0.0.1",
+    port: 9300,
+    tokenFile: "/var/lib/k8s-offloadd/token",
+    socket: true,
+    rateLimit: 120,
+  },
   stateDir: "/var/lib/k8s-offloadd",
   runDir: "/run/k8s-offloadd",
   logDir: "/var/log/k8s-offloadd",
@@ -129,6 +135,14 @@ const DEFAULTS: Config = {
     hugepages: { pages: 1024, pageSizeKB: 2048, mountPoint: "/mnt/huge" },
     preflight: { disabled: [] },
   },
+  kubernetes: {
+    singleNode: false,
+    manifests: [],
+    kubeconfig: "/etc/kubernetes/admin.conf",
+    toolPath: null,
+    commandTimeoutSec: 300,
+    readyTimeoutSec: 600,
+  },
 };
 
 describe("loading", () => {
@@ -156,7 +170,13 @@ describe("loading", () => {
       else assert.ok(p && isAbsolute(p), `${key}: ${p}`);
     }
     assert.equal(cfg.profile, "sandbox");
-    assert.deepEqual(cfg.api, { host: "127.0.0.1", port: 9300 });
+    assert.deepEqual(cfg.api, {
+      host: "127.0.0.1",
+      port: 9300,
+      tokenFile: join(sandbox, "token"),
+      socket: true,
+      rateLimit: 120,
+    });
     assert.equal(cfg.stateDir, join(sandbox, "state"));
     assert.equal(cfg.runDir, join(sandbox, "run"));
     assert.equal(cfg.logDir, join(sandbox, "log"));
@@ -243,7 +263,10 @@ describe("errors name the key, its line:column and what is allowed", () => {
       msg,
       /: unknown key "tapz" \(line 2:1\); allowed keys here: profile, api, stateDir, runDir,/,
     );
-    assert.match(msg, /datapath, ovs, taps, target, hostInterface, pipeline, arpProxy, supervisor, host$/);
+    assert.match(
+      msg,
+      /datapath, ovs, taps, target, hostInterface, pipeline, arpProxy, supervisor, host, kubernetes$/,
+    );
   });
 
   test("unknown nested key", () => {
