@@ -79,10 +79,11 @@ export function buildComponents(opts: {
   const backend: TapBackend =
     t.backend === "kernel"
       ? new KernelTapBackend(netns, t.group)
-      : new GnmiTapBackend(
-          new GnmiClient({ address: cfg.target.gnmi }),
-          { mtu: t.mtu, pipelineName: t.pipelineName, mempoolName: t.mempoolName },
-        );
+      : new GnmiTapBackend(new GnmiClient({ address: cfg.target.gnmi }), {
+          mtu: t.mtu,
+          pipelineName: t.pipelineName,
+          mempoolName: t.mempoolName,
+        });
   const taps = new TapPool({
     netns,
     prefix: t.prefix,

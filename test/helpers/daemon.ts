@@ -10,6 +10,7 @@ import { join, resolve } from "node:path";
 import { stringify } from "yaml";
 import { makeHostRoot } from "./hostroot";
 import { NotifyReceiver } from "./notify-receiver";
+import { debianOvs, testSupervisor } from "./test-config";
 
 export const repoRoot = resolve(__dirname, "../../..");
 export const daemonMain = join(repoRoot, "dist/daemon/main.js");
@@ -52,31 +53,13 @@ export function writeConfig(
     taps: { count: 8, backend: "gnmi" },
     target: { gnmi: `127.0.0.1:${target.gnmi}`, p4runtime: `127.0.0.1:${target.p4rt}`, simulator: true },
     arpProxy: { mode: "kernel" },
-    ovs: {
+    ovs: debianOvs({
       install: join(dir, "ovs"),
-      sdeInstall: null,
-      ovsdbServer: "/usr/sbin/ovsdb-server",
-      ovsVswitchd: "/usr/sbin/ovs-vswitchd",
-      ovsVsctl: "/usr/bin/ovs-vsctl",
-      ovsdbTool: "/usr/bin/ovsdb-tool",
-      ovsAppctl: "/usr/bin/ovs-appctl",
-      schema: "/usr/share/openvswitch/vswitch.ovsschema",
       dbFile: join(dir, "ovs/conf.db"),
       runDir: join(dir, "ovs/run"),
       logDir: join(dir, "ovs/log"),
-      vswitchdExtraArgs: [],
-      vsctlTimeoutSec: 5,
-    },
-    supervisor: {
-      backoffInitialMs: 100,
-      backoffMaxMs: 2000,
-      stableAfterMs: 10000,
-      giveUpExits: 5,
-      giveUpWindowMs: 60000,
-      readyTimeoutMs: 15000,
-      stopTimeoutMs: 3000,
-      pollIntervalMs: 100,
-    },
+    }),
+    supervisor: testSupervisor,
     host: { root: makeHostRoot(join(dir, "hostroot")) },
   };
   for (const [k, v] of Object.entries(overrides)) {

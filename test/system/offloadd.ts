@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { makeHostRoot } from "../helpers/hostroot";
+import { debianOvs, testSupervisor } from "../helpers/test-config";
 import { type Container, PROJECT_DIR, repoRoot } from "./container";
 
 export const API_PORT = 9300;
@@ -51,31 +52,13 @@ export function systemConfig(overrides: Record<string, Section> = {}): string {
     taps: { count: 8, backend: "kernel" },
     target: { simulator: false },
     arpProxy: { mode: "kernel" },
-    ovs: {
+    ovs: debianOvs({
       install: "/var/lib/k8s-offloadd/ovs",
-      sdeInstall: null,
-      ovsdbServer: "/usr/sbin/ovsdb-server",
-      ovsVswitchd: "/usr/sbin/ovs-vswitchd",
-      ovsVsctl: "/usr/bin/ovs-vsctl",
-      ovsdbTool: "/usr/bin/ovsdb-tool",
-      ovsAppctl: "/usr/bin/ovs-appctl",
-      schema: "/usr/share/openvswitch/vswitch.ovsschema",
       dbFile: "/var/lib/k8s-offloadd/ovs/conf.db",
       runDir: "/run/k8s-offloadd/ovs",
       logDir: "/var/log/k8s-offloadd/ovs",
-      vswitchdExtraArgs: [],
-      vsctlTimeoutSec: 5,
-    },
-    supervisor: {
-      backoffInitialMs: 100,
-      backoffMaxMs: 2000,
-      stableAfterMs: 10000,
-      giveUpExits: 5,
-      giveUpWindowMs: 60000,
-      readyTimeoutMs: 15000,
-      stopTimeoutMs: 3000,
-      pollIntervalMs: 100,
-    },
+    }),
+    supervisor: testSupervisor,
     // A fake host root: the container is not a Kubernetes node (preflight and hugepages read and
     // write their /etc, /proc and /sys files there).
     host: { root: HOST_ROOT },
