@@ -74,9 +74,16 @@ export function buildProgram(): Command {
     .option("--json", "print the last answer of GET /v1/ready as JSON")
     .action(run((ctx, o: { timeout: number; json?: boolean }) => node.waitReady(ctx, o.timeout, !!o.json)));
 
-  command("down", "stop the datapath (every component, in reverse order); the daemon keeps running")
+  command(
+    "down",
+    "stop the datapath (every component, in reverse order); the daemon keeps running, and the datapath stays down across daemon restarts until `up` or `hook pre-init`",
+  )
     .option("--json", "print the node's status afterwards as JSON")
     .action(run((ctx, o: { json?: boolean }) => node.down(ctx, !!o.json)));
+
+  command("up", "bring the datapath back up after `down` (exit 4 if the bring-up does not end ready)")
+    .option("--json", "print the node's status afterwards as JSON")
+    .action(run((ctx, o: { json?: boolean }) => node.up(ctx, !!o.json)));
 
   command("taps", "the TAP pool; with --count, resize it first")
     .option("--count <n>", "set the pool's size (a power of 2 above 4, at most taps.max)", integer)

@@ -111,14 +111,19 @@ async function main(): Promise<number> {
   });
   // READY=1 needs both: every component ready and the API answering (kubelet's drop-in waits on it).
   let listening = false;
-  // Until READY=1, every step of the bring-up (phase change, event) extends systemd's start timeout
-  // (EXTEND_TIMEOUT_USEC) by twice one component's ready timeout (its start and its probes): a long
-  // bring-up that keeps moving is not killed by TimeoutStartSec=, a stalled or failed one still is.
+  // A restarted daemon converges to the desired state: a datapath taken down on purpose (down, a
+  // reset) stays down, and whatever an earlier daemon left running of it (a crash mid-down) is stopped.
+  const keepDown = store.desiredDatapath() === "down";
+  // Until READY=1, every step of the bring-up, or of that stop (phase change, event), extends systemd's
+  // start timeout (EXTEND_TIMEOUT_USEC) by twice one component's ready timeout (its start and its
+  // probes): a long bring-up that keeps moving is not killed by TimeoutStartSec=, a stalled or failed
+  // one still is.
   const extendUsec = 2 * cfg.supervisor.readyTimeoutMs * 1000;
   let readySent = false;
   let phase = "starting";
   const progress = () => {
-    if (!readySent && phase === "starting") notifier.extendTimeout(extendUsec);
+    if (!readySent && (phase === "starting" || (keepDown && phase === "stopped")))
+      notifier.extendTimeout(extendUsec);
   };
   engine.on("phase", (s) => {
     phase = s.phase;
@@ -127,9 +132,9 @@ async function main(): Promise<number> {
     progress();
   });
   engine.on("event", progress);
-  notifier.status("starting: bringing up the datapath");
-  // The datapath starts while the API is built: its children come up in parallel with that work.
-  const bringUp = engine.bringUp();
+  notifier.status(keepDown ? "starting: the datapath stays down" : "starting: bringing up the datapath");
+  // The datapath starts (or stops) while the API is built: in parallel with that work.
+  const bringUp = keepDown ? engine.down("desired") : engine.bringUp();
 
   const tapsApi = {
     max: cfg.taps.max,
@@ -158,7 +163,7 @@ async function main(): Promise<number> {
     process.stderr.write(`k8s-offloadd: ${msg}\n`);
     notifier.status(`failed: ${msg}`);
     await bringUp;
-    if (cfg.datapath.stopOnExit) await engine.down();
+    if (cfg.datapath.stopOnExit) await engine.down("exit");
     else engine.detach(); // as after a crash: the next daemon adopts what runs
     store.close();
     return 1;
@@ -168,6 +173,14 @@ async function main(): Promise<number> {
   void jobs.resumeInterrupted();
   const now = engine.status();
   if (now.phase === "ready") readySent = notifier.ready(now.message) || readySent;
+  // Down by request, the daemon itself is up once nothing of the datapath runs: READY=1 with a STATUS=
+  // saying why and how to bring it up (kubelet's drop-in keeps waiting for the datapath, as it should).
+  if (keepDown) {
+    void bringUp.then(() => {
+      const s = engine.status();
+      if (s.phase === "stopped") readySent = notifier.ready(s.message) || readySent;
+    });
+  }
 
   let stopping: Promise<void> | null = null;
   const shutdown = (signal: string) => {
@@ -178,7 +191,7 @@ async function main(): Promise<number> {
       await socket?.close();
       await app.close();
       if (cfg.datapath.stopOnExit) {
-        await engine.down();
+        await engine.down("exit");
         // The namespace is the datapath's (sandbox, tests): it goes with it.
         if (cfg.datapath.netns) await deleteNetns(cfg.datapath.netns);
       } else {

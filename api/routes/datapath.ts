@@ -11,7 +11,9 @@ const datapathRoutes: FastifyPluginAsync<{ engine: EngineApi }> = async (app, { 
         summary: "Stop the datapath",
         description:
           "Stops every component in reverse dependency order and answers 200 with the node's status once " +
-          "they are stopped (phase stopped). The daemon keeps serving. Takes no request body.",
+          "they are stopped (phase stopped). The daemon keeps serving. Down becomes the node's desired " +
+          "state, stored as it starts: a restarted daemon keeps the datapath down (and stops what is " +
+          "left of it) until POST /v1/datapath/up or the pre-init hook. Takes no request body.",
         tags: ["node"],
         operationId: "datapathDown",
         querystring: NoQuerySchema,
@@ -31,7 +33,8 @@ const datapathRoutes: FastifyPluginAsync<{ engine: EngineApi }> = async (app, { 
         summary: "Bring the datapath back up",
         description:
           "Starts the components again in dependency order and answers 200 with the node's status when " +
-          "the bring-up pass has ended: phase ready, or the reason it is not. Takes no request body.",
+          "the bring-up pass has ended: phase ready, or the reason it is not. Up becomes the node's " +
+          "desired state again (a restarted daemon brings the datapath up). Takes no request body.",
         tags: ["node"],
         operationId: "datapathUp",
         querystring: NoQuerySchema,

@@ -1,4 +1,4 @@
-/** The node as a whole: status, components, restart, down, wait-ready. */
+/** The node as a whole: status, components, restart, down, up, wait-ready. */
 import type { ComponentList, ComponentStatus, NodeStatus, NotReady, Ready } from "../api-types";
 import { type Context, printJson, sleep } from "../context";
 import { CliError, EXIT, type ExitCode } from "../exit-codes";
@@ -31,6 +31,14 @@ export async function down(ctx: Context, json: boolean): Promise<ExitCode> {
   const { body } = await ctx.client.send<NodeStatus>("POST", "/v1/datapath/down");
   ctx.out.print(json ? JSON.stringify(body, null, 2) : fmt.nodeStatus(body));
   return EXIT.ok;
+}
+
+/** Exit 0 when the bring-up pass ends ready, 4 when it ends otherwise (the status says why). */
+export async function up(ctx: Context, json: boolean): Promise<ExitCode> {
+  ctx.out.progress("bringing the datapath up (every component, in dependency order)...");
+  const { body } = await ctx.client.send<NodeStatus>("POST", "/v1/datapath/up");
+  ctx.out.print(json ? JSON.stringify(body, null, 2) : fmt.nodeStatus(body));
+  return body.phase === "ready" ? EXIT.ok : EXIT.notDone;
 }
 
 /** The API holds one request at most this long (ReadyQuerySchema's maximum). */

@@ -50,6 +50,8 @@ export class Engine extends EventEmitter implements EngineApi {
   private readonly order: string[];
   private readonly startedAt = Date.now();
   private stoppedByRequest = false;
+  /** What status says while stopped: down by request (the usual), or stopping with the daemon. */
+  private stoppedMessage = STOPPED_MESSAGE;
   private everReady = false;
   private queue: Promise<unknown> = Promise.resolve();
   private convergePending = false;
@@ -73,6 +75,7 @@ export class Engine extends EventEmitter implements EngineApi {
   /** Start every component in dependency order; resolves when all are ready or the pass ended. */
   bringUp(): Promise<void> {
     this.stoppedByRequest = false;
+    this.opts.store?.setDesiredDatapath("up");
     this.startReconciling();
     return this.converge();
   }
@@ -145,10 +148,19 @@ export class Engine extends EventEmitter implements EngineApi {
     await this.converge();
   }
 
-  async down(): Promise<void> {
+  /**
+   * Stop every component in reverse dependency order. `request` (the API, a reset): the desired state
+   * becomes down, stored as applying starts, so a daemon restarted even mid-way keeps it down.
+   * `desired`: a starting daemon found "down" stored; it stops what an earlier daemon left running.
+   * `exit`: the daemon exits with its datapath (datapath.stopOnExit); what is desired stays as it was.
+   */
+  async down(cause: "request" | "desired" | "exit" = "request"): Promise<void> {
     await this.serial(async () => {
       this.stoppedByRequest = true;
-      this.addEvent(null, "stop", "datapath down requested");
+      this.stoppedMessage =
+        cause === "exit" ? "stopped: the datapath stops with the daemon" : STOPPED_MESSAGE;
+      if (cause === "request") this.opts.store?.setDesiredDatapath("down");
+      this.addEvent(null, "stop", DOWN_EVENT[cause]);
       for (const name of [...this.order].reverse()) {
         const entry = this.entry(name);
         if (entry.state === "stopped") continue;
@@ -168,6 +180,9 @@ export class Engine extends EventEmitter implements EngineApi {
   async up(): Promise<void> {
     await this.serial(async () => {
       this.stoppedByRequest = false;
+      this.opts.store?.setDesiredDatapath("up");
+      // A daemon that started with the datapath desired down never ran bringUp().
+      this.startReconciling();
       for (const name of this.order) {
         const entry = this.entry(name);
         if (entry.state === "stopped" || entry.state === "failed") {
@@ -346,7 +361,7 @@ export class Engine extends EventEmitter implements EngineApi {
 
   private phase(): { phase: NodePhase; message: string } {
     const entries = this.order.map((n) => [n, this.entry(n)] as const);
-    if (this.stoppedByRequest) return { phase: "stopped", message: "stopped: datapath down by request" };
+    if (this.stoppedByRequest) return { phase: "stopped", message: this.stoppedMessage };
     const failed = entries.filter(([, e]) => e.state === "failed");
     if (failed.length > 0) {
       return {
@@ -442,6 +457,17 @@ export class Engine extends EventEmitter implements EngineApi {
     return run;
   }
 }
+
+/** The node's status (and systemd's STATUS=) while the datapath is down: why, and how to bring it up. */
+const STOPPED_MESSAGE =
+  "stopped: datapath down by request (kept across daemon restarts); " +
+  "POST /v1/datapath/up or the pre-init hook brings it up";
+
+const DOWN_EVENT = {
+  request: "datapath down requested",
+  desired: "datapath kept down: its desired state, stored by an earlier request, is down",
+  exit: "datapath stops with the daemon (datapath.stopOnExit)",
+} as const;
 
 /** The promise's value, or `late` when it has not settled within ms. */
 function withTimeout<T>(p: Promise<T>, ms: number, late: T): Promise<T> {

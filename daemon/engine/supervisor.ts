@@ -31,7 +31,7 @@ export interface ProcessSpec {
  *                  └─► spawn (own process group, log file) ──────────────────► watch by exit event
  *   exit ─► down signal ─► delay (0 after a stable run, else 100 ms doubling to max) ─► spawn ─► restarted
  *        └─► giveUpExits exits within giveUpWindowMs ─► gaveUp signal, no more restarts until ensureRunning()
- *   stop() ─► polite request ─► SIGTERM ─► wait ─► SIGKILL ─► wait ─► report
+ *   stop() ─► [adopt, if never started] ─► polite request ─► SIGTERM ─► wait ─► SIGKILL ─► wait ─► report
  */
 export class Supervisor {
   pid: number | null = null;
@@ -85,6 +85,9 @@ export class Supervisor {
     this.wanted = false;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = null;
+    // Never started or adopted one yet (a fresh daemon whose desired state is down): a child an
+    // earlier daemon left running (crash mid-down, KillMode=process) is still ours. Adopt, then stop.
+    if (this.pid === null && this.spawnedAt === 0) this.tryAdopt();
     const pid = this.pid;
     if (pid === null) return;
     if (this.spec.politeStop) {

@@ -1,6 +1,7 @@
 /**
  * The daemon's persistent state (better-sqlite3): supervised children, component states, the capped
- * event history and jobs. Synchronous on purpose: every write is a short local transaction.
+ * event history, jobs, TAPs and the node's desired state. Synchronous on purpose: every write is a
+ * short local transaction.
  */
 import { chmodSync, closeSync, constants, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
@@ -104,6 +105,9 @@ interface StepRow {
   finished_at: string | null;
 }
 
+/** What the node's datapath should be; a restarted daemon converges to it. */
+export type DesiredDatapath = "up" | "down";
+
 /** A TAP the daemon created (so teardown removes only ours). */
 export interface TapRecord {
   name: string;
@@ -166,6 +170,10 @@ function prepare(db: Database.Database) {
     jobs: db.prepare<[number], JobRow>(`SELECT ${JOB_COLS} FROM jobs ORDER BY id DESC LIMIT ?`),
     runningJobs: db.prepare<[], JobRow>(`SELECT ${JOB_COLS} FROM jobs WHERE state = 'running' ORDER BY id`),
     integrityCheck: db.prepare<[], string>("PRAGMA integrity_check").pluck(),
+    desired: db.prepare<[string], string>("SELECT value FROM desired WHERE key = ?").pluck(),
+    setDesired: db.prepare<[string, string]>(
+      "INSERT INTO desired (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    ),
     recordTap: db.prepare<[string, string, string]>(
       "INSERT INTO taps (name, backend, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET backend = excluded.backend",
     ),
@@ -388,9 +396,17 @@ export class StateStore {
     return this.q.succeededStepNames.all();
   }
 
-  // ---- maintenance -----------------------------------------------------------------------------
+  // ---- desired state ---------------------------------------------------------------------------
 
-  /** PRAGMA integrity_check: "ok", or the problems found, one per line. */
+  /** The stored desired state of the datapath; "up" until something asked for "down". */
+  desiredDatapath(): DesiredDatapath {
+    return this.q.desired.get("datapath") === "down" ? "down" : "up";
+  }
+
+  setDesiredDatapath(value: DesiredDatapath): void {
+    this.q.setDesired.run("datapath", value);
+  }
+
   // ---- taps ----------------------------------------------------------------------------------
 
   recordTaps(names: readonly string[], backend: TapRecord["backend"]): void {
@@ -410,6 +426,9 @@ export class StateStore {
     });
   }
 
+  // ---- maintenance -----------------------------------------------------------------------------
+
+  /** PRAGMA integrity_check: "ok", or the problems found, one per line. */
   integrityCheck(): string {
     return this.q.integrityCheck.all().join("\n");
   }

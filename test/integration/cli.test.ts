@@ -156,6 +156,7 @@ describe("k8s-offloadctl", () => {
       "get /v1/components",
       "post /v1/components/{name}/restart",
       "post /v1/datapath/down",
+      "post /v1/datapath/up",
       "get /v1/events",
       "get /v1/taps",
       "put /v1/taps",
@@ -414,6 +415,14 @@ describe("k8s-offloadctl", () => {
     expectExit(r, 0);
     assert.match(r.stdout, /^job \d+ \(hook:pre-init\) succeeded/m);
     expectExit(await ctl(["wait-ready", "--timeout", "30", ...viaConfig]), 0);
+  });
+
+  test("down then up: the datapath stops and comes back ready", async () => {
+    expectExit(await ctl(["down", ...viaConfig]), 0);
+    const back = await ctl(["up", "--json", ...viaConfig]);
+    expectExit(back, 0);
+    assert.equal(json<NodeStatus>(back).phase, "ready");
+    assert.equal(((await d.http("GET", "/v1/status")).body as NodeStatus).phase, "ready");
   });
 
   test("reset --yes: follows the job; a failing step makes exit 4 with the job's message", async () => {

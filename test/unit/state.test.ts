@@ -51,9 +51,9 @@ const tables = (file: string) =>
       .pluck()
       .all(),
   );
-const ALL_TABLES = ["children", "components", "events", "job_steps", "jobs", "taps"];
+const ALL_TABLES = ["children", "components", "desired", "events", "job_steps", "jobs", "taps"];
 /** The newest schema version (the number of files in migrations/). */
-const LATEST = 3;
+const LATEST = 4;
 
 /** Asserts open() refuses the file with a StateError and leaves it (and its directory) byte for byte. */
 function assertRefusedUntouched(file: string, message: RegExp, opts = {}): StateError {
@@ -213,21 +213,41 @@ describe("migrations", () => {
     assert.deepEqual(tables(file), ALL_TABLES);
   });
 
+  test("from version 3 (001-003 applied, with a TAP): data kept, the datapath desired up", () => {
+    const file = join(scratch(), "v3.db");
+    const db = new Database(file);
+    for (const f of ["001_children_events.sql", "002_jobs.sql", "003_taps.sql"])
+      db.exec(readFileSync(join(migrationsDir, f), "utf8"));
+    db.pragma("user_version = 3");
+    db.prepare("INSERT INTO taps VALUES ('P4TAP_0', 'kernel', 'T0')").run();
+    db.close();
+    const store = StateStore.open(file);
+    try {
+      assert.deepEqual(store.taps(), [{ name: "P4TAP_0", backend: "kernel", createdAt: "T0" }]);
+      // A node upgraded from before 004 had no way to ask for down: it stays as it was, up.
+      assert.equal(store.desiredDatapath(), "up");
+    } finally {
+      store.close();
+    }
+    assert.equal(version(file), LATEST);
+    assert.deepEqual(tables(file), ALL_TABLES);
+  });
+
   test("a database from a newer k8s-offloadd is refused and left untouched", () => {
     const file = join(scratch(), "state.db");
     const store = StateStore.open(file);
     store.addEvent(null, "phase", "hello");
     store.close();
     const db = new Database(file);
-    db.pragma("user_version = 5");
+    db.pragma("user_version = 6");
     db.close();
-    const err = assertRefusedUntouched(file, /schema version 5/);
+    const err = assertRefusedUntouched(file, /schema version 6/);
     assert.equal(
       err.message,
-      `state database ${file} is at schema version 5 but this k8s-offloadd knows up to 3; ` +
+      `state database ${file} is at schema version 6 but this k8s-offloadd knows up to 4; ` +
         "refusing to start (downgrade?); the file is left untouched",
     );
-    assert.equal(version(file), 5);
+    assert.equal(version(file), 6);
   });
 
   test("a failing migration rolls back: version stays, no partial table, data kept", () => {
@@ -238,17 +258,17 @@ describe("migrations", () => {
     const dir = scratch();
     for (const f of readdirSync(migrationsDir)) copyFileSync(join(migrationsDir, f), join(dir, f));
     writeFileSync(
-      join(dir, "004_broken.sql"),
+      join(dir, "005_broken.sql"),
       "CREATE TABLE widgets (id INTEGER PRIMARY KEY);\nINSERT INTO widgets VALUES (1);\nINSERT INTO no_such_table VALUES (1);\n",
     );
     assert.throws(
       () => StateStore.open(file, { migrationsDir: dir }),
       (err) =>
         err instanceof StateError &&
-        /migration 004_broken\.sql failed/.test(err.message) &&
+        /migration 005_broken\.sql failed/.test(err.message) &&
         /no such table: no_such_table/.test(err.message) &&
         err.message.includes(file) &&
-        /stays at schema version 3/.test(err.message),
+        /stays at schema version 4/.test(err.message),
     );
     assert.equal(version(file), LATEST);
     assert.deepEqual(tables(file), ALL_TABLES, "no widgets table");
@@ -346,6 +366,28 @@ describe("records", () => {
       assert.equal(store.children().length, 1);
     } finally {
       store.close();
+    }
+  });
+
+  test("desired datapath: up until set, last write wins, kept across a reopen", () => {
+    const file = join(scratch(), "state.db");
+    const a = StateStore.open(file);
+    assert.equal(a.desiredDatapath(), "up");
+    a.setDesiredDatapath("down");
+    assert.equal(a.desiredDatapath(), "down");
+    a.close();
+    const b = StateStore.open(file);
+    try {
+      assert.equal(b.desiredDatapath(), "down");
+      b.setDesiredDatapath("up");
+      assert.equal(b.desiredDatapath(), "up");
+      assert.deepEqual(
+        raw(file, (db) => db.prepare("SELECT key, value FROM desired").all()),
+        [{ key: "datapath", value: "up" }],
+        "one row, updated in place",
+      );
+    } finally {
+      b.close();
     }
   });
 
