@@ -3,7 +3,18 @@
  * the daemon's user can read. Made at first start, read by the CLI and by tests.
  */
 import { randomBytes } from "node:crypto";
-import { closeSync, constants, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
 import { dirname } from "node:path";
 
 export const TOKEN_PATTERN = /^[0-9a-f]{64}$/;
@@ -14,29 +25,44 @@ export class TokenError extends Error {
 }
 
 /**
- * Returns the token in `file`, creating the file when it is missing. O_EXCL with mode 0600: the file
- * is never readable by others, not even between create and chmod, and a file made concurrently (or a
- * symlink planted there) is never written through.
+ * Returns the token in `file`, creating the file when it is missing. The token is written and
+ * fsynced under a temporary name first, then linked into place: a crash or power loss never leaves an
+ * empty or partial token file behind (which would keep every later start from succeeding). O_EXCL
+ * with mode 0600: the file is never readable by others, and a symlink planted at either name is never
+ * written through; link() never replaces a token another start made meanwhile.
  */
 export function ensureToken(file: string): string {
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  let fd: number | null = null;
-  try {
-    fd = openSync(
-      file,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-      0o600,
-    );
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EEXIST") {
-      throw new TokenError(`cannot create the API token file ${file}: ${(err as Error).message}`);
-    }
-  }
-  if (fd !== null) {
+  const dir = dirname(file);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (!existsSync(file)) {
+    const tmp = `${file}.tmp`;
     try {
-      writeSync(fd, `${randomBytes(32).toString("hex")}\n`);
-    } finally {
-      closeSync(fd);
+      rmSync(tmp, { force: true }); // a previous start's leftover (it died before the link)
+      const fd = openSync(
+        tmp,
+        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+        0o600,
+      );
+      try {
+        writeSync(fd, `${randomBytes(32).toString("hex")}\n`);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      try {
+        linkSync(tmp, file);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      }
+      rmSync(tmp, { force: true });
+      const dfd = openSync(dir, constants.O_RDONLY);
+      try {
+        fsyncSync(dfd);
+      } finally {
+        closeSync(dfd);
+      }
+    } catch (err) {
+      throw new TokenError(`cannot create the API token file ${file}: ${(err as Error).message}`);
     }
   }
   return readToken(file);

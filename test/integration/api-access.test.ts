@@ -12,6 +12,7 @@ import {
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -344,6 +345,18 @@ describe("the token file", () => {
         () => ensureToken(file),
         (e: Error) => e instanceof TokenError && /64 lowercase hex/.test(e.message),
       );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a start that died while making the token (an empty temporary file) does not block the next", () => {
+    const dir = mkdtempSync(join(tmpdir(), "offloadd-token-"));
+    try {
+      const file = join(dir, "token");
+      writeFileSync(`${file}.tmp`, "", { mode: 0o600 });
+      assert.match(ensureToken(file), /^[0-9a-f]{64}$/);
+      assert.deepEqual(readdirSync(dir), ["token"], "the leftover is gone, the token in place");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -158,6 +158,30 @@ describe("Supervisor", () => {
     assert.ok(isAlive(otherPid), "the other program still runs");
   });
 
+  test("stop() on a freshly constructed supervisor that never started anything stops the live child recorded in the state database", async () => {
+    // A child an earlier daemon left running, in its own process group as the supervisor spawns them.
+    const argv = ["sleep", "1000"];
+    const child = spawn(argv[0] as string, argv.slice(1), { stdio: "ignore", detached: true });
+    strays.push(child);
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    await sleep(100);
+    const pid = child.pid as number;
+    const { sup, spec } = supervisor(argv);
+    store.saveChild({
+      component: spec.name,
+      pid,
+      startTime: procInfo(pid)?.startTime ?? 0,
+      argv: spec.argv,
+      spawnedAt: new Date().toISOString(),
+      logFile: spec.logFile,
+    });
+    assert.equal(sup.pid, null, "never started anything");
+    await sup.stop();
+    await Promise.race([exited, sleep(2000)]);
+    assert.ok(!isAlive(pid), "the recorded live child was stopped");
+    assert.equal(store.child(spec.name), undefined, "its record is gone");
+  });
+
   test("gives up after giveUpExits exits in the window, with the last output", async () => {
     const { sup, rec } = supervisor([node, "-e", "console.error('boom'); process.exit(3)"]);
     sup.ensureRunning();
