@@ -7,6 +7,7 @@ import { buildServer } from "../api/server";
 import { buildComponents } from "./components";
 import { ConfigError, defaultConfigPath, loadConfig } from "./config/load";
 import { Engine } from "./engine/engine";
+import { chassisRoomProblem } from "./host/chassis-config";
 import { deleteNetns, ensureNetns } from "./host/netns";
 import { createJobRunner } from "./jobs";
 import { SystemdNotifier, scrubChildEnv } from "./notify/sd-notify";
@@ -47,6 +48,13 @@ async function main(): Promise<number> {
       return 2;
     }
     throw err;
+  }
+
+  // P4-OVS serves only the ports its chassis config names: a pool that cannot fit is a config error.
+  const noRoom = chassisRoomProblem(cfg, cfg.taps.count);
+  if (noRoom) {
+    process.stderr.write(`k8s-offloadd: taps.count: ${noRoom.message}\nnothing was started.\n`);
+    return 2;
   }
 
   // Before anything is opened or written: files others can change would let them drive the node.
@@ -139,7 +147,12 @@ async function main(): Promise<number> {
   const tapsApi = {
     max: cfg.taps.max,
     list: async () => ({ count: taps.size, backend: taps.backendKind, taps: await taps.list() }),
-    resize: (count: number) => engine.exclusive(() => taps.resize(count)),
+    resize: (count: number) => {
+      const tooMany = chassisRoomProblem(cfg, count);
+      if (tooMany)
+        return Promise.reject(Object.assign(new Error(`count: ${tooMany.message}`), { statusCode: 400 }));
+      return engine.exclusive(() => taps.resize(count));
+    },
   };
   const jobs = createJobRunner({ cfg, store, engine, preflight, log, env: scrubChildEnv(process.env) });
   const app = await buildServer({

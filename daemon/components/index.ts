@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { Config } from "../config/types";
 import type { Component } from "../engine/component";
 import { GnmiClient } from "../host/gnmi-client";
+import { HostFs } from "../host/hostfs";
 import { OvsTools } from "../host/ovs";
 import { P4RuntimeClient } from "../host/p4runtime-client";
 import { projectRoot } from "../paths";
@@ -42,7 +43,18 @@ export function buildComponents(opts: {
   let gnmiServer = "ovs-vswitchd";
   if (cfg.target.simulator) {
     const sim = join(projectRoot(), "dist/test/sim/p4-target-sim.js");
-    const argv = [process.execPath, sim, "--gnmi", cfg.target.gnmi, "--p4rt", cfg.target.p4runtime];
+    // The simulator reads the same chassis config P4-OVS would (below host.root).
+    const chassis = new HostFs(cfg.host.root).path(cfg.target.chassisConfig);
+    const argv = [
+      process.execPath,
+      sim,
+      "--gnmi",
+      cfg.target.gnmi,
+      "--p4rt",
+      cfg.target.p4runtime,
+      "--chassis-config",
+      chassis,
+    ];
     components.push(
       p4TargetProcess({
         // The simulator serves gRPC in the daemon's namespace (reachable on loopback) and makes its

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Ajv, { type AnySchemaObject, type ErrorObject } from "ajv";
 import { type Document, isMap, isScalar, LineCounter, type Node, parseDocument } from "yaml";
-import { configSchema, powersOf2 } from "./schema";
+import { configSchema, DEFAULT_TAPS_MAX, powersOf2 } from "./schema";
 import type { Config, OvsConfig } from "./types";
 
 export const defaultConfigPath = "/etc/k8s-offloadd/config.yaml";
@@ -93,6 +93,7 @@ function complete(raw: Raw, dir: string): Config {
     ...raw.ovs,
     install,
     sdeInstall: raw.ovs.sdeInstall === null ? null : abs(raw.ovs.sdeInstall),
+    depsInstall: raw.ovs.depsInstall === null ? null : abs(raw.ovs.depsInstall),
   };
   for (const [key, rel] of Object.entries(OVS_LAYOUT) as [keyof typeof OVS_LAYOUT, string][]) {
     const given = raw.ovs[key];
@@ -175,7 +176,7 @@ function valueProblem(
 function allowedText(e: ErrorObject, data: unknown, bad: Set<string>): string {
   if (e.instancePath === "/taps/count") {
     const max = (data as Partial<Raw>).taps?.max;
-    return countAllowed(!bad.has("/taps/max") && typeof max === "number" ? max : 1024);
+    return countAllowed(!bad.has("/taps/max") && typeof max === "number" ? max : DEFAULT_TAPS_MAX);
   }
   const s: AnySchemaObject | undefined = e.parentSchema;
   if (s?.description) return s.description;

@@ -18,6 +18,9 @@ export function powersOf2(lo: number, hi: number): number[] {
  */
 export const TAPS_LIMIT = 65536;
 
+/** taps.max when not configured: the pool ports a stock P4-OVS 22.07 chassis config holds. */
+export const DEFAULT_TAPS_MAX = 32;
+
 const positiveInt = (def: number, description = "a positive integer (milliseconds)") => ({
   type: "integer",
   minimum: 1,
@@ -82,6 +85,8 @@ export const CHECK_IDS = [
   "proxy",
   "binaries",
   "artifacts",
+  "chassis-config",
+  "hugepages-boot",
 ] as const;
 
 const binary = (name: string) => path(`the ${name} binary (default: derived from ovs.install)`);
@@ -170,6 +175,27 @@ export const configSchema = {
         dbFile: path("conf.db (default: derived from ovs.install)"),
         runDir: path("the OVS run directory (default: derived from ovs.install)"),
         logDir: path("the OVS log directory (default: derived from ovs.install)"),
+        // p4ovs_env_setup.sh's second argument (P4OVS_DEPS_INSTALL): its lib, lib64 go first on
+        // LD_LIBRARY_PATH and its bin, sbin first on PATH.
+        depsInstall: {
+          type: ["string", "null"],
+          minLength: 1,
+          default: null,
+          description:
+            "P4OVS_DEPS_INSTALL (where P4-OVS's dependencies were installed): null or a path, absolute or relative to the config file's directory",
+        },
+        recreateDb: {
+          type: "boolean",
+          default: false,
+          description:
+            "true (delete conf.db and create it empty at every ovsdb-server start, as run_ovs.sh does) or false (keep it; convert it after a backup when its schema is older)",
+        },
+        takeOver: {
+          type: "boolean",
+          default: false,
+          description:
+            "true (stop an ovsdb-server or ovs-vswitchd the daemon did not start, e.g. one run_ovs.sh left running, then start its own) or false (refuse to start and name it)",
+        },
         vswitchdExtraArgs: {
           type: "array",
           items: { type: "string", description: "a string" },
@@ -205,10 +231,12 @@ export const configSchema = {
           description:
             "1 to 10 characters matching ^[A-Za-z][A-Za-z0-9_]{0,9}$ (the index is appended and a Linux interface name has at most 15 characters)",
         },
+        // 32: the stock P4-OVS 22.07 chassis config names 32 TAP ports (TAP0..TAP31), and its gNMI
+        // server accepts no other. Kernel-backend pools and bigger chassis configs raise it.
         max: {
           type: "integer",
           enum: powersOf2(8, TAPS_LIMIT),
-          default: 1024,
+          default: DEFAULT_TAPS_MAX,
           description: `a power of 2 from 8 to ${TAPS_LIMIT} (8, 16, 32, ... ${TAPS_LIMIT})`,
         },
         backend: {
@@ -246,6 +274,14 @@ export const configSchema = {
           type: "boolean",
           default: false,
           description: "true or false: run the P4 target simulator as a child (sandbox and tests only)",
+        },
+        // A host path: read and fixed below host.root, like the other host files.
+        chassisConfig: {
+          type: "string",
+          pattern: "^/",
+          default: "/usr/share/stratum/dpdk_port_config.pb.txt",
+          description:
+            "the chassis config P4-OVS reads at start (protobuf text, singleton_ports): an absolute path on the host (below host.root)",
         },
       },
     },

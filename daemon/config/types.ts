@@ -43,6 +43,11 @@ export interface Config {
     p4runtime: string;
     /** Run the P4 target simulator (test/sim) as a supervised child: sandbox and tests only. */
     simulator: boolean;
+    /**
+     * The chassis config P4-OVS reads at start (a host path, below host.root): it has gNMI tree nodes
+     * only for the ports named there, so every pool name must be in it (preflight chassis-config).
+     */
+    chassisConfig: string;
   };
   /** P4TAP_0 renamed to this name, up, with this address (the node's side of the datapath). */
   hostInterface: { name: string; address: string };
@@ -134,6 +139,12 @@ export interface OvsConfig {
   install: string;
   /** SDE_INSTALL of the guide; its libraries are put on LD_LIBRARY_PATH of the children. null: none. */
   sdeInstall: string | null;
+  /** P4OVS_DEPS_INSTALL of p4ovs_env_setup.sh: lib, lib64 first on LD_LIBRARY_PATH; bin, sbin on PATH. */
+  depsInstall: string | null;
+  /** Delete conf.db and create it empty before every fresh ovsdb-server start (run_ovs.sh's way). */
+  recreateDb: boolean;
+  /** Stop an ovsdb-server or ovs-vswitchd the daemon did not start, then start its own. */
+  takeOver: boolean;
   ovsdbServer: string;
   ovsVswitchd: string;
   ovsVsctl: string;

@@ -9,6 +9,8 @@ import { parse as parseToml, stringify as stringifyToml } from "smol-toml";
 import { Document, parseDocument } from "yaml";
 import { isDirectory, isExecutable } from "../host/hostfs";
 import { isAlive } from "../host/proc";
+import { chassisConfig } from "./checks/chassis-config";
+import { hugepagesBoot } from "./checks/hugepages-boot";
 import { hugepagesExpected, hugepagesMissing, hugepagesPlan, hugepagesState } from "./hugepages";
 import type { Check, CheckContext, Planned } from "./types";
 
@@ -630,4 +632,6 @@ export const CHECKS: readonly Check[] = [
   proxy,
   binaries,
   artifacts,
+  chassisConfig,
+  hugepagesBoot,
 ];

@@ -50,7 +50,8 @@ export function writeConfig(
     // Each daemon gets its own datapath namespace (inside the test namespace): its TAPs cannot
     // collide with another test's, and the daemon removes it on stop.
     datapath: { stopOnExit: true, netns: `offloadd-${port}` },
-    taps: { count: 8, backend: "gnmi" },
+    // max above the production default (32, the stock chassis config): kernel-backend tests grow further.
+    taps: { count: 8, backend: "gnmi", max: 1024 },
     target: { gnmi: `127.0.0.1:${target.gnmi}`, p4runtime: `127.0.0.1:${target.p4rt}`, simulator: true },
     arpProxy: { mode: "kernel" },
     ovs: debianOvs({

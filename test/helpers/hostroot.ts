@@ -3,8 +3,9 @@
  * the checks read, in a state where every check passes (hugepages aside: 0 pages, nothing mounted,
  * which the hugepages component or fix sets). Scenarios then break one thing each.
  */
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 
 export const SWAPS_HEADER = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n";
 
@@ -17,6 +18,26 @@ root = "/var/lib/containerd"
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
   SystemdCgroup = true
 `;
+
+/**
+ * P4-OVS 22.07's stock chassis config, byte for byte: ipdk-io/ovs tag v22.07
+ * (a0a623af26347d9fc441c35cd1126a12e75d8d97) external/dpdk_port_config.pb.txt. Ports TAP0..TAP31.
+ */
+export const STOCK_CHASSIS = resolve(__dirname, "../../../test/fixtures/chassis/dpdk_port_config.pb.txt");
+export const CHASSIS_PATH = "/usr/share/stratum/dpdk_port_config.pb.txt";
+
+/** The stock chassis config at its host path below root, as P4-OVS installs it (TAP0..TAP31). */
+export function putStockChassis(root: string): string {
+  return put(root, CHASSIS_PATH, readFileSync(STOCK_CHASSIS, "utf8"));
+}
+
+/** The stock chassis config renamed by create_interfaces.sh's own command: `sed -i 's/\bTAP/P4TAP_/g'`. */
+export function putRenamedChassis(root: string): string {
+  const file = putStockChassis(root);
+  const r = spawnSync("sed", ["-i", "s/\\bTAP/P4TAP_/g", file], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`sed failed: ${r.stderr}`);
+  return file;
+}
 
 /** Writes text at a host path below root, creating directories. */
 export function put(root: string, path: string, text: string, mode = 0o644): string {
@@ -52,5 +73,7 @@ export function makeHostRoot(root: string): string {
   put(root, "/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages", "0\n");
   put(root, "/proc/mounts", "proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\n");
   for (const b of ["kubeadm", "kubelet", "arp_proxy"]) put(root, `/usr/bin/${b}`, "#!/bin/sh\n", 0o755);
+  // P4-OVS's chassis config as create_interfaces.sh leaves it: P4TAP_0..P4TAP_31.
+  putRenamedChassis(root);
   return root;
 }

@@ -787,6 +787,9 @@ function parseArgs(argv: string[]): { gnmi: string; p4rt: string; netns?: string
     if ((a === "--gnmi" || a === "--p4rt" || a === "--netns") && v !== undefined) {
       out[a.slice(2) as "gnmi" | "p4rt" | "netns"] = v;
       i++;
+    } else if (a === "--chassis-config" && v !== undefined) {
+      // Placeholder until the sim helper's strict chassis handling is merged (take theirs).
+      i++;
     } else {
       throw new Error(`usage: p4-target-sim [--gnmi ADDR] [--p4rt ADDR] [--netns NAME] (bad argument ${a})`);
     }

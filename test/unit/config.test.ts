@@ -86,6 +86,9 @@ const DEFAULTS: Config = {
   ovs: {
     install: "/usr/local",
     sdeInstall: "/opt/p4/p4sde/install",
+    depsInstall: null,
+    recreateDb: false,
+    takeOver: false,
     ovsdbServer: "/usr/local/sbin/ovsdb-server",
     ovsVswitchd: "/usr/local/sbin/ovs-vswitchd",
     ovsVsctl: "/usr/local/bin/ovs-vsctl",
@@ -101,14 +104,19 @@ const DEFAULTS: Config = {
   taps: {
     count: 8,
     prefix: "P4TAP_",
-    max: 1024,
+    max: 32,
     backend: "gnmi",
     group: 4242,
     mtu: 1500,
     pipelineName: "pipe",
     mempoolName: "MEMPOOL0",
   },
-  target: { gnmi: "127.0.0.1:9339", p4runtime: "127.0.0.1:9559", simulator: false },
+  target: {
+    gnmi: "127.0.0.1:9339",
+    p4runtime: "127.0.0.1:9559",
+    simulator: false,
+    chassisConfig: "/usr/share/stratum/dpdk_port_config.pb.txt",
+  },
   hostInterface: { name: "TAP_0", address: "169.254.1.1/32" },
   arpProxy: { mode: "binary", binary: "/usr/local/bin/arp_proxy" },
   pipeline: {
@@ -184,6 +192,9 @@ describe("loading", () => {
     assert.deepEqual(cfg.ovs, {
       install: join(sandbox, "ovs"),
       sdeInstall: null,
+      depsInstall: null,
+      recreateDb: false,
+      takeOver: false,
       ovsdbServer: "/usr/sbin/ovsdb-server",
       ovsVswitchd: "/usr/sbin/ovs-vswitchd",
       ovsVsctl: "/usr/bin/ovs-vsctl",
@@ -254,7 +265,9 @@ describe("loading", () => {
   });
 });
 
-const COUNT_ALLOWED = "allowed: a power of 2 greater than 4 and at most taps.max (8, 16, 32, ... 1024)";
+/** With the default taps.max (32, the stock chassis config's pool ports). */
+const COUNT_ALLOWED = "allowed: a power of 2 greater than 4 and at most taps.max (8, 16, 32)";
+const COUNT_ALLOWED_1024 = "allowed: a power of 2 greater than 4 and at most taps.max (8, 16, 32, ... 1024)";
 
 describe("errors name the key, its line:column and what is allowed", () => {
   test("unknown top-level key", () => {
@@ -304,7 +317,7 @@ describe("errors name the key, its line:column and what is allowed", () => {
 
   test("taps.count 2048 is above taps.max 1024", () => {
     const msg = failure("taps:\n  max: 1024\n  count: 2048\n");
-    assert.ok(msg.endsWith(`: taps.count (line 3:10) is 2048; ${COUNT_ALLOWED}`), msg);
+    assert.ok(msg.endsWith(`: taps.count (line 3:10) is 2048; ${COUNT_ALLOWED_1024}`), msg);
     assert.match(failure("taps:\n  count: 32\n  max: 16\n"), /is 32; .* at most taps\.max \(8, 16\)$/);
   });
 

@@ -197,10 +197,16 @@ describe("preflight checks against fake roots", () => {
         "proxy",
         "binaries",
         "artifacts",
+        "chassis-config",
+        "hugepages-boot",
       ],
     );
     for (const r of rs) {
-      const want = r.id === "hugepages" ? "warn" : r.id === "artifacts" ? "skip" : "pass";
+      const want = ["hugepages", "hugepages-boot"].includes(r.id)
+        ? "warn"
+        : r.id === "artifacts"
+          ? "skip"
+          : "pass";
       assert.equal(r.status, want, `${r.id}: ${r.observed}`);
     }
     assert.match(byId(rs, "kernel").observed, /6\.1\.0-test-amd64/);
@@ -331,7 +337,17 @@ describe("preflight checks against fake roots", () => {
     assert.deepEqual(snapshot(root), files, "the dry run changed no file");
     assert.deepEqual(
       dry.fixes.map((f) => f.id),
-      ["swap", "modules", "sysctl", "selinux", "hugepages", "containerd", "crictl", "proxy"],
+      [
+        "swap",
+        "modules",
+        "sysctl",
+        "selinux",
+        "hugepages",
+        "containerd",
+        "crictl",
+        "proxy",
+        "hugepages-boot",
+      ],
     );
     const real = await pf.fix(false);
     assert.equal(real.dryRun, false);
@@ -539,7 +555,7 @@ describe("preflight API", () => {
     await app.ready();
     try {
       const g = await request(app.server).get("/v1/preflight").expect(200);
-      assert.equal(g.body.checks.length, 12);
+      assert.equal(g.body.checks.length, 14);
       assert.equal(byId(g.body.checks, "crictl").status, "fail");
 
       const dry = await request(app.server).post("/v1/preflight/fix?dryRun=true").expect(200);
