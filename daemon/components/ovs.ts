@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { Config } from "../config/types";
 import type { Probe } from "../engine/component";
 import { describeFailure } from "../host/command";
-import type { OvsTools } from "../host/ovs";
+import type { ForeignOvs, OvsProgram, OvsTools } from "../host/ovs";
 import type { StateStore } from "../state/store";
 import { ProcessComponent } from "./process-component";
 
@@ -14,30 +14,90 @@ interface Deps {
 }
 
 /**
- * ovsdb-server as in run_ovs.sh, kept in the foreground (no --detach: we are the supervisor).
- * Ready when `ovs-vsctl --no-wait init` answers on db.sock.
+ * The command lines, as run_ovs.sh runs them but kept in the foreground (no --detach: we are the
+ * supervisor). No --unixctl: each daemon makes its default control socket <OVS_RUNDIR>/<program>.<pid>.ctl
+ * next to <OVS_RUNDIR>/<program>.pid, which is where `ovs-appctl -t ovs-vswitchd ...` looks.
  */
-export function ovsdbServer({ cfg, tools, store, log }: Deps, dependsOn: string[]): ProcessComponent {
+export function ovsArgv(cfg: Config, dbSock: string): Record<OvsProgram, string[]> {
   const o = cfg.ovs;
+  return {
+    "ovsdb-server": [
+      o.ovsdbServer,
+      o.dbFile,
+      `--remote=punix:${dbSock}`,
+      "--remote=db:Open_vSwitch,Open_vSwitch,manager_options",
+      `--pidfile=${o.runDir}/ovsdb-server.pid`,
+      `--log-file=${o.logDir}/ovsdb-server.log`,
+    ],
+    "ovs-vswitchd": [
+      o.ovsVswitchd,
+      `unix:${dbSock}`,
+      `--pidfile=${o.runDir}/ovs-vswitchd.pid`,
+      "--no-chdir",
+      `--log-file=${o.logDir}/ovs-vswitchd.log`,
+      ...o.vswitchdExtraArgs,
+    ],
+  };
+}
+
+/**
+ * Before a fresh start: an ovsdb-server or ovs-vswitchd in the datapath's namespace that is not ours
+ * (not on record, not running our exact command line, which the supervisor adopts) keeps the node
+ * from ready, named with its pid; with ovs.takeOver it is stopped with the stop ladder first
+ * (ovs-vswitchd before ovsdb-server, as it depends on it).
+ */
+async function handleForeign(
+  { cfg, tools, store, log }: Deps,
+  programs: OvsProgram[],
+  argvs: Record<OvsProgram, string[]>,
+): Promise<void> {
+  const recorded = new Set((store?.children() ?? []).map((c) => c.pid));
+  const ours = Object.values(argvs).map((a) => JSON.stringify(a));
+  const foreign = tools
+    .findForeign(cfg.datapath.netns, (pid, argv) => recorded.has(pid) || ours.includes(JSON.stringify(argv)))
+    .filter((p) => programs.includes(p.program));
+  if (foreign.length === 0) return;
+  if (!cfg.ovs.takeOver) throw new Error(foreignMessage(foreign, cfg.datapath.netns));
+  foreign.sort((a, b) => Number(b.program === "ovs-vswitchd") - Number(a.program === "ovs-vswitchd"));
+  for (const p of foreign) {
+    const how = await tools.stopForeign(p, cfg.supervisor.stopTimeoutMs);
+    log.warn(
+      { pid: p.pid, program: p.program },
+      `took over: ${p.program} pid ${p.pid} not started by us, ${how}`,
+    );
+  }
+}
+
+function foreignMessage(foreign: ForeignOvs[], netns: string | null): string {
+  const where = netns ? `network namespace ${netns}` : "the datapath's network namespace";
+  const list = foreign.map((p) => `${p.program} pid ${p.pid} (${p.argv.join(" ")})`).join("; ");
+  return (
+    `not started: ${list} runs in ${where} and was not started by k8s-offloadd (a run_ovs.sh left running?). ` +
+    "To hand it over, stop it (kill PID), or set ovs.takeOver: true in the config and restart the component " +
+    "(POST /v1/components/ovsdb-server/restart) or the daemon: it is then stopped (ovs-appctl exit, SIGTERM, SIGKILL) and ours started"
+  );
+}
+
+/** ovsdb-server; ready when `ovs-vsctl --no-wait init` answers on db.sock. */
+export function ovsdbServer(deps: Deps, dependsOn: string[]): ProcessComponent {
+  const { cfg, tools, store, log } = deps;
+  const argvs = ovsArgv(cfg, tools.dbSock);
   return new ProcessComponent(
     {
       name: "ovsdb-server",
       dependsOn,
       readiness: `ovsdb-server to answer on ${tools.dbSock}`,
-      argv: [
-        o.ovsdbServer,
-        o.dbFile,
-        `--remote=punix:${tools.dbSock}`,
-        "--remote=db:Open_vSwitch,Open_vSwitch,manager_options",
-        `--pidfile=${o.runDir}/ovsdb-server.pid`,
-        `--unixctl=${o.runDir}/ovsdb-server.ctl`,
-        `--log-file=${o.logDir}/ovsdb-server.log`,
-      ],
+      argv: argvs["ovsdb-server"],
       env: tools.env,
       netns: cfg.datapath.netns,
       logFile: `${cfg.logDir}/ovsdb-server.log`,
       pidFile: `${cfg.runDir}/ovsdb-server.pid`,
-      prepare: () => tools.createDbIfMissing(),
+      prepare: async () => {
+        // Both programs: a foreign ovs-vswitchd would connect to our new db.sock and serve the ports.
+        await handleForeign(deps, ["ovsdb-server", "ovs-vswitchd"], argvs);
+        const did = await tools.prepareDb();
+        if (did) log.info({ component: "ovsdb-server" }, did);
+      },
       probe: async (): Promise<Probe> => {
         const r = await tools.dbAnswers();
         if (r.code === 0) return { ready: true };
@@ -55,27 +115,20 @@ export function ovsdbServer({ cfg, tools, store, log }: Deps, dependsOn: string[
 }
 
 /** ovs-vswitchd; ready when a waiting ovs-vsctl write returns (it has applied its configuration). */
-export function ovsVswitchd({ cfg, tools, store, log }: Deps, dependsOn: string[]): ProcessComponent {
-  const o = cfg.ovs;
-  const argv = [
-    o.ovsVswitchd,
-    `unix:${tools.dbSock}`,
-    `--pidfile=${o.runDir}/ovs-vswitchd.pid`,
-    "--no-chdir",
-    `--unixctl=${o.runDir}/ovs-vswitchd.ctl`,
-    `--log-file=${o.logDir}/ovs-vswitchd.log`,
-    ...o.vswitchdExtraArgs,
-  ];
+export function ovsVswitchd(deps: Deps, dependsOn: string[]): ProcessComponent {
+  const { cfg, tools, store, log } = deps;
+  const argvs = ovsArgv(cfg, tools.dbSock);
   return new ProcessComponent(
     {
       name: "ovs-vswitchd",
       dependsOn,
       readiness: "ovs-vswitchd to apply its configuration (a waiting ovs-vsctl write)",
-      argv,
+      argv: argvs["ovs-vswitchd"],
       env: tools.env,
       netns: cfg.datapath.netns,
       logFile: `${cfg.logDir}/ovs-vswitchd.log`,
       pidFile: `${cfg.runDir}/ovs-vswitchd.pid`,
+      prepare: () => handleForeign(deps, ["ovs-vswitchd"], argvs),
       probe: async (): Promise<Probe> => {
         const r = await tools.vswitchdApplied();
         if (r.code === 0) return { ready: true };

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 
 /** What /proc says about a pid: enough to tell whether it is still the process we started. */
 export interface ProcInfo {
@@ -71,4 +71,54 @@ export function isSameProcess(pid: number, startTime: number, argv: readonly str
   if (!info || info.state === "Z" || info.state === "X" || info.startTime !== startTime) return false;
   const cmd = procCmdline(pid);
   return cmd !== null && cmd.length === argv.length && cmd.every((a, i) => a === argv[i]);
+}
+
+/** The program name the kernel shows for a pid (/proc/PID/comm, at most 15 characters), or null. */
+export function procComm(pid: number): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return null;
+  }
+}
+
+/** Live processes (not zombies) whose comm is one of `names`, lowest pid first. One /proc pass. */
+export function findByComm(
+  names: readonly string[],
+): Array<{ pid: number; comm: string; startTime: number; argv: string[] }> {
+  const out: Array<{ pid: number; comm: string; startTime: number; argv: string[] }> = [];
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    const pid = Number(e);
+    const comm = procComm(pid);
+    if (comm === null || !names.includes(comm)) continue;
+    const info = procInfo(pid);
+    if (!info || info.state === "Z" || info.state === "X") continue;
+    out.push({ pid, comm, startTime: info.startTime, argv: procCmdline(pid) ?? [] });
+  }
+  return out.sort((a, b) => a.pid - b.pid);
+}
+
+/** Inode of the network namespace a pid is in (/proc/PID/ns/net), or null when it cannot be read. */
+export function netnsInode(pid: number | "self"): number | null {
+  try {
+    return statSync(`/proc/${pid}/ns/net`).ino;
+  } catch {
+    return null;
+  }
+}
+
+/** One variable of a process's initial environment (/proc/PID/environ), or null. */
+export function procEnv(pid: number, name: string): string | null {
+  try {
+    const raw = readFileSync(`/proc/${pid}/environ`, "utf8");
+    for (const kv of raw.split("\0")) if (kv.startsWith(`${name}=`)) return kv.slice(name.length + 1);
+  } catch {}
+  return null;
 }
