@@ -235,8 +235,9 @@ describe("daemon with real Open vSwitch", () => {
     const r = await d.http("GET", "/v1/preflight");
     assert.equal(r.status, 200);
     for (const c of (r.body as { checks: { id: string; status: string; observed: string }[] }).checks) {
-      // proxy reads the daemon's environment, which is the test runner's: at worst a warning.
-      const ok = c.id === "proxy" ? ["pass", "warn"] : ["pass", "skip"];
+      // proxy reads the daemon's environment, which is the test runner's: at worst a warning; the fake
+      // root persists nothing for the next boot (hugepages-boot): a warning until its fix runs.
+      const ok = c.id === "proxy" || c.id === "hugepages-boot" ? ["pass", "warn"] : ["pass", "skip"];
       assert.ok(ok.includes(c.status), `${c.id}: ${c.status} (${c.observed})`);
     }
   });

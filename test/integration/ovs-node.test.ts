@@ -62,8 +62,28 @@ describe("P4-OVS as run_ovs.sh runs it (Debian OVS)", () => {
     mkdirSync(join(sde, "lib"), { recursive: true });
     mkdirSync(join(deps, "bin"), { recursive: true });
     const f = await fixture({ ovs: { sdeInstall: sde, depsInstall: deps } });
+    // An ovsdb-server in another network namespace is not in the datapath's way: not foreign to us.
+    const elsewhereNs = `offloadd-other-${f.port}`;
+    must(["ip", "netns", "add", elsewhereNs]);
+    must(["/usr/bin/ovsdb-tool", "create", join(dir, "other.db"), SCHEMA]);
+    const neighbour = spawn(
+      "ip",
+      [
+        "netns",
+        "exec",
+        elsewhereNs,
+        "/usr/sbin/ovsdb-server",
+        join(dir, "other.db"),
+        `--remote=punix:${dir}/other.sock`,
+        `--unixctl=${dir}/other.ctl`,
+      ],
+      { stdio: "ignore" },
+    );
+    foreign.push(neighbour);
+    await waitFor("the neighbour's socket", () => existsSync(`${dir}/other.sock`));
     const d = f.start({ LD_LIBRARY_PATH: "/opt/inherited/lib" });
     const s = await d.until<NodeStatus>("/v1/status", isReady);
+    assert.ok(isAlive(neighbour.pid as number), "the neighbour was left alone");
 
     const env = { ...process.env, OVS_RUNDIR: join(f.dir, "ovs/run") };
     for (const program of ["ovs-vswitchd", "ovsdb-server"]) {
@@ -101,6 +121,8 @@ describe("P4-OVS as run_ovs.sh runs it (Debian OVS)", () => {
     await d.stop();
     assert.match(d.stdout, /"component":"ovs-vswitchd".*stopped \(polite request\)/);
     assert.match(d.stdout, /"component":"ovsdb-server".*stopped \(polite request\)/);
+    neighbour.kill("SIGTERM");
+    run(["ip", "netns", "del", elsewhereNs]);
     rmSync(dir, { recursive: true, force: true });
   });
 
