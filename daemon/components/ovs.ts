@@ -1,10 +1,12 @@
 import type { Logger } from "pino";
 import type { Config } from "../config/types";
-import type { Probe } from "../engine/component";
+import type { EventKind, Probe } from "../engine/component";
 import { describeFailure } from "../host/command";
 import type { ForeignOvs, OvsProgram, OvsTools } from "../host/ovs";
 import type { StateStore } from "../state/store";
 import { ProcessComponent } from "./process-component";
+
+type Note = (kind: EventKind, message: string) => void;
 
 interface Deps {
   cfg: Config;
@@ -47,9 +49,10 @@ export function ovsArgv(cfg: Config, dbSock: string): Record<OvsProgram, string[
  * (ovs-vswitchd before ovsdb-server, as it depends on it).
  */
 async function handleForeign(
-  { cfg, tools, store, log }: Deps,
+  { cfg, tools, store }: Deps,
   programs: OvsProgram[],
   argvs: Record<OvsProgram, string[]>,
+  note: Note,
 ): Promise<void> {
   const recorded = new Set((store?.children() ?? []).map((c) => c.pid));
   const ours = Object.values(argvs).map((a) => JSON.stringify(a));
@@ -61,9 +64,9 @@ async function handleForeign(
   foreign.sort((a, b) => Number(b.program === "ovs-vswitchd") - Number(a.program === "ovs-vswitchd"));
   for (const p of foreign) {
     const how = await tools.stopForeign(p, cfg.supervisor.stopTimeoutMs);
-    log.warn(
-      { pid: p.pid, program: p.program },
-      `took over: ${p.program} pid ${p.pid} not started by us, ${how}`,
+    note(
+      "stop",
+      `took over: ${p.program} pid ${p.pid} (${p.argv.join(" ")}) was not started by k8s-offloadd; ${how} (ovs.takeOver)`,
     );
   }
 }
@@ -92,11 +95,11 @@ export function ovsdbServer(deps: Deps, dependsOn: string[]): ProcessComponent {
       netns: cfg.datapath.netns,
       logFile: `${cfg.logDir}/ovsdb-server.log`,
       pidFile: `${cfg.runDir}/ovsdb-server.pid`,
-      prepare: async () => {
+      prepare: async (note) => {
         // Both programs: a foreign ovs-vswitchd would connect to our new db.sock and serve the ports.
-        await handleForeign(deps, ["ovsdb-server", "ovs-vswitchd"], argvs);
+        await handleForeign(deps, ["ovsdb-server", "ovs-vswitchd"], argvs, note);
         const did = await tools.prepareDb();
-        if (did) log.info({ component: "ovsdb-server" }, did);
+        if (did) note("start", did);
       },
       probe: async (): Promise<Probe> => {
         const r = await tools.dbAnswers();
@@ -128,7 +131,7 @@ export function ovsVswitchd(deps: Deps, dependsOn: string[]): ProcessComponent {
       netns: cfg.datapath.netns,
       logFile: `${cfg.logDir}/ovs-vswitchd.log`,
       pidFile: `${cfg.runDir}/ovs-vswitchd.pid`,
-      prepare: () => handleForeign(deps, ["ovs-vswitchd"], argvs),
+      prepare: (note) => handleForeign(deps, ["ovs-vswitchd"], argvs, note),
       probe: async (): Promise<Probe> => {
         const r = await tools.vswitchdApplied();
         if (r.code === 0) return { ready: true };

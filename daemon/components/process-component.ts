@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { SupervisorConfig } from "../config/types";
-import type { Component, ComponentDetails, ComponentSignals, Probe } from "../engine/component";
+import type { Component, ComponentDetails, ComponentSignals, EventKind, Probe } from "../engine/component";
 import { type ProcessSpec, Supervisor } from "../engine/supervisor";
 import type { StateStore } from "../state/store";
 
@@ -8,8 +8,11 @@ export interface ProcessComponentSpec extends ProcessSpec {
   dependsOn: string[];
   /** What ready means, in words: the engine's timeout message says it was waited for. */
   readiness: string;
-  /** Runs before a fresh spawn (not before an adoption), e.g. creating the OVS database. */
-  prepare?: () => Promise<void>;
+  /**
+   * Runs before a fresh spawn (not before an adoption), e.g. creating the OVS database; `note` puts
+   * what it did in the node's event history.
+   */
+  prepare?: (note: (kind: EventKind, message: string) => void) => Promise<void>;
   /** Readiness of the running process: what "ready" means for this program. */
   probe: () => Promise<Probe>;
 }
@@ -20,6 +23,7 @@ export class ProcessComponent implements Component {
   readonly dependsOn: string[];
   readonly readiness: string;
   private readonly supervisor: Supervisor;
+  private signals: ComponentSignals | null = null;
 
   constructor(
     private readonly spec: ProcessComponentSpec,
@@ -34,11 +38,14 @@ export class ProcessComponent implements Component {
   }
 
   attach(signals: ComponentSignals): void {
+    this.signals = signals;
     this.supervisor.attach(signals);
   }
 
   async start(): Promise<void> {
-    if (!this.supervisor.running && this.spec.prepare) await this.spec.prepare();
+    if (!this.supervisor.running && this.spec.prepare) {
+      await this.spec.prepare((kind, message) => this.signals?.note(this.name, kind, message));
+    }
     this.supervisor.ensureRunning();
   }
 

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { parse } from "yaml";
-import type { NodeStatus } from "../../daemon/engine/component";
+import type { NodeEvent, NodeStatus } from "../../daemon/engine/component";
 import { isAlive, procEnv } from "../../daemon/host/proc";
 import { daemonFixture, scratchDir, writeConfig } from "../helpers/daemon";
 import { putStockChassis } from "../helpers/hostroot";
@@ -33,6 +33,12 @@ async function fixture(overrides = {}): Promise<Fixture> {
 
 const SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema";
 const isReady = (s: NodeStatus) => s.phase === "ready";
+
+async function events(d: {
+  http: (m: string, p: string) => Promise<{ body: unknown }>;
+}): Promise<NodeEvent[]> {
+  return ((await d.http("GET", "/v1/events?limit=1000")).body as { events: NodeEvent[] }).events;
+}
 const byName = (s: NodeStatus, n: string) => s.components.find((c) => c.name === n);
 
 function run(argv: string[], env: NodeJS.ProcessEnv = process.env) {
@@ -160,6 +166,13 @@ describe("P4-OVS as run_ovs.sh runs it (Debian OVS)", () => {
     assert.deepEqual(readFileSync(backup), original, "the backup is the database as it was");
     assert.equal(must(["/usr/bin/ovsdb-tool", "db-version", backup]), "7.0.0");
     const vsctl = ["/usr/bin/ovs-vsctl", `--db=unix:${join(f.dir, "ovs/run/db.sock")}`, "--timeout=5"];
+    const converted = (await events(d)).filter((e) => e.component === "ovsdb-server" && e.kind === "start");
+    assert.ok(
+      converted.some(
+        (e) => e.message === `converted ${db} from schema 7.0.0 to ${newVersion}; backup ${backup}`,
+      ),
+      JSON.stringify(converted),
+    );
     const marker = () =>
       must([...vsctl, "get", "Open_vSwitch", ".", "external_ids:marker"]).replace(/"/g, "");
     assert.equal(marker(), "kept");
@@ -252,10 +265,20 @@ describe("P4-OVS as run_ovs.sh runs it (Debian OVS)", () => {
     assert.deepEqual([db.exitCode, vs.exitCode], [0, 0]);
     const ours = byName(s2, "ovsdb-server")?.pid;
     assert.ok(ours && ours !== db.pid && isAlive(ours));
-    assert.match(
-      d2.stdout,
-      new RegExp(`took over: ovs-vswitchd pid ${vs.pid} not started by us, stopped by ovs-appctl`),
+    // The node's history says what was stopped and how, vswitchd first.
+    const took = (await events(d2)).filter((e) => e.kind === "stop" && /^took over/.test(e.message));
+    assert.deepEqual(
+      took.map((e) => [e.component, /^took over: (\S+) pid (\d+)/.exec(e.message)?.slice(1).join(" ")]),
+      [
+        ["ovsdb-server", `ovs-vswitchd ${vs.pid}`],
+        ["ovsdb-server", `ovsdb-server ${db.pid}`],
+      ],
     );
+    for (const e of took)
+      assert.match(
+        e.message,
+        /was not started by k8s-offloadd; stopped by ovs-appctl -t \S+\.ctl exit \(ovs\.takeOver\)$/,
+      );
     await d2.stop();
   });
 });
