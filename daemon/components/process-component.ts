@@ -39,7 +39,7 @@ export class ProcessComponent implements Component {
 
   async start(): Promise<void> {
     if (!this.supervisor.running && this.spec.prepare) await this.spec.prepare();
-    this.supervisor.ensureRunning();
+    await this.supervisor.ensureRunning();
   }
 
   probe(): Promise<Probe> {

@@ -72,3 +72,14 @@ export function isSameProcess(pid: number, startTime: number, argv: readonly str
   const cmd = procCmdline(pid);
   return cmd !== null && cmd.length === argv.length && cmd.every((a, i) => a === argv[i]);
 }
+
+let cachedBootId: string | null = null;
+
+/**
+ * The kernel's id of this boot (/proc/sys/kernel/random/boot_id): a child record written in another
+ * boot names a pid and start time that mean nothing now. Read once: it cannot change while we run.
+ */
+export function bootId(): string {
+  cachedBootId ??= readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+  return cachedBootId;
+}
