@@ -46,7 +46,7 @@ export class ProcessComponent implements Component {
     if (!this.supervisor.running && this.spec.prepare) {
       await this.spec.prepare((kind, message) => this.signals?.note(this.name, kind, message));
     }
-    this.supervisor.ensureRunning();
+    await this.supervisor.ensureRunning();
   }
 
   probe(): Promise<Probe> {

@@ -139,6 +139,28 @@ export const configSchema = {
     stateDir: path("the state directory", "/var/lib/k8s-offloadd"),
     runDir: path("the run directory", "/run/k8s-offloadd"),
     logDir: path("the log directory", "/var/log/k8s-offloadd"),
+    logs: {
+      type: "object",
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxBytes: {
+          type: "integer",
+          minimum: 4096,
+          maximum: 1073741824,
+          default: 10485760,
+          description:
+            "size in bytes at which a child's log file in logDir is rotated: an integer from 4096 to 1073741824 (1 GiB)",
+        },
+        keep: {
+          type: "integer",
+          minimum: 0,
+          maximum: 100,
+          default: 3,
+          description: "rotated copies kept per log file (<name>.log.1 newest): an integer from 0 to 100",
+        },
+      },
+    },
     datapath: {
       type: "object",
       additionalProperties: false,

@@ -23,6 +23,11 @@ export interface Config {
   runDir: string;
   /** Per-component log files that children write to and the daemon follows. */
   logDir: string;
+  /**
+   * Size bound of each child's log file in logDir: rotated by copy-truncate at maxBytes, keeping `keep`
+   * copies (<name>.log.1 .. .<keep>). At most (keep + 1) × maxBytes per child, plus one poll's output.
+   */
+  logs: { maxBytes: number; keep: number };
   datapath: {
     /**
      * Stop the supervised children when the daemon itself stops. Production: false (KillMode=process;

@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import type { SupervisorConfig } from "../config/types";
 import { LogFollower } from "../host/log-follower";
 import { inNetns } from "../host/netns";
-import { findByArgv, isAlive, isSameProcess, procInfo } from "../host/proc";
+import { bootId, findByArgv, isAlive, isSameProcess, procInfo } from "../host/proc";
 import { signalGroup, spawnLogged } from "../host/spawn";
 import type { StateStore } from "../state/store";
 import { nextBackoff } from "./backoff";
@@ -24,14 +24,29 @@ export interface ProcessSpec {
   politeStop?: () => Promise<void>;
 }
 
+/** A live process found to be this component's: by its record, or by its exact command line. */
+interface Found {
+  pid: number;
+  startTime: number;
+  /** Its command line (the recorded one): differs from the spec's when the config changed. */
+  argv: string[];
+  spawnedAt: number;
+  /** For the event: how it was found. */
+  how: string;
+}
+
 /**
  * Keeps one child process running.
  *
- *   ensureRunning() ─► adopt (recorded pid alive, same start time and argv) ─► watch by polling /proc
- *                  └─► spawn (own process group, log file) ──────────────────► watch by exit event
+ *   ensureRunning() ─► identify: record of this boot (pid, start time, recorded argv all match) ─┬─ same argv ─► adopt, watch /proc
+ *                  │             or a record never confirmed / no record: a live process with     └─ argv changed ─► stop ladder ─┐
+ *                  │             exactly the argv                                                                                 │
+ *                  └─► spawn: record first (write-ahead: argv, no pid) ─► spawn ─► confirm (pid, start time) ◄─────────────────────┘
  *   exit ─► down signal ─► delay (0 after a stable run, else 100 ms doubling to max) ─► spawn ─► restarted
  *        └─► giveUpExits exits within giveUpWindowMs ─► gaveUp signal, no more restarts until ensureRunning()
- *   stop() ─► [adopt, if never started] ─► polite request ─► SIGTERM ─► wait ─► SIGKILL ─► wait ─► report
+ *   stop() ─► [identify, if never started] ─► polite request ─► SIGTERM ─► wait ─► SIGKILL ─► wait ─► report
+ *
+ * A record from an earlier boot (boot id) is dropped: its pid is never adopted or signalled.
  */
 export class Supervisor {
   pid: number | null = null;
@@ -39,8 +54,11 @@ export class Supervisor {
   adopted = false;
   private child: ChildProcess | null = null;
   private startTime = 0;
+  /** The command line of the process we watch: the spec's, or an older one being replaced. */
+  private argv: string[] = [];
   private spawnedAt = 0;
   private wanted = false;
+  private replacing = false;
   private attempt = 0;
   private exits: number[] = [];
   private restartTimer: NodeJS.Timeout | null = null;
@@ -68,8 +86,11 @@ export class Supervisor {
     return this.follower ? [...this.follower.tail] : [];
   }
 
-  /** Make it run: adopt a recorded live child, else spawn. Also clears a crash-loop give-up. */
-  ensureRunning(): void {
+  /**
+   * Make it run: adopt a live child of ours, else spawn. Also clears a crash-loop give-up. A child of
+   * ours running an older command line (the config changed) is stopped first, then spawned anew.
+   */
+  async ensureRunning(): Promise<void> {
     this.wanted = true;
     this.exits = [];
     if (this.pid !== null) return;
@@ -77,7 +98,29 @@ export class Supervisor {
       clearTimeout(this.restartTimer);
       this.restartTimer = null;
     }
-    if (this.tryAdopt()) return;
+    const found = this.identify();
+    if (found && sameArgv(found.argv, this.spec.argv)) {
+      this.watchAdopted(found);
+      this.signals?.note(this.spec.name, "adopt", `adopted running pid ${found.pid}: ${found.how}`);
+      return;
+    }
+    if (found) {
+      this.signals?.note(
+        this.spec.name,
+        "restart",
+        `command line changed: pid ${found.pid} (${found.how}) runs ${quote(found.argv)}; ` +
+          `stopping it to start ${quote(this.spec.argv)}`,
+      );
+      this.watchAdopted(found);
+      // Its exit is the replacement's first half, not a crash: no down signal, no restart timer.
+      this.replacing = true;
+      try {
+        await this.stopLadder();
+      } finally {
+        this.replacing = false;
+      }
+      if (!this.wanted || this.pid !== null) return; // stopped (or started) by someone else meanwhile
+    }
     this.spawn();
   }
 
@@ -87,7 +130,28 @@ export class Supervisor {
     this.restartTimer = null;
     // Never started or adopted one yet (a fresh daemon whose desired state is down): a child an
     // earlier daemon left running (crash mid-down, KillMode=process) is still ours. Adopt, then stop.
-    if (this.pid === null && this.spawnedAt === 0) this.tryAdopt();
+    if (this.pid === null && this.spawnedAt === 0) {
+      const found = this.identify();
+      if (found) this.watchAdopted(found);
+    }
+    await this.stopLadder();
+  }
+
+  /** Stop watching; leave the process running for the next daemon to adopt. */
+  detach(): void {
+    this.wanted = false;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.follower?.close();
+    this.child?.removeAllListeners("exit");
+    this.restartTimer = null;
+    this.pollTimer = null;
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  /** polite request ─► SIGTERM ─► wait ─► SIGKILL ─► wait ─► report; never signals a reused pid. */
+  private async stopLadder(): Promise<void> {
     const pid = this.pid;
     if (pid === null) return;
     if (this.spec.politeStop) {
@@ -107,83 +171,106 @@ export class Supervisor {
     throw new Error(`${this.spec.name} (pid ${pid}) did not exit after SIGTERM and SIGKILL`);
   }
 
-  /** Stop watching; leave the process running for the next daemon to adopt. */
-  detach(): void {
-    this.wanted = false;
-    if (this.restartTimer) clearTimeout(this.restartTimer);
-    if (this.pollTimer) clearInterval(this.pollTimer);
-    this.follower?.close();
-    this.child?.removeAllListeners("exit");
-    this.restartTimer = null;
-    this.pollTimer = null;
-  }
-
-  // ---- internals -------------------------------------------------------------------------------
-
-  private tryAdopt(): boolean {
-    const rec = this.store?.child(this.spec.name);
-    if (!rec) return this.adoptUnrecorded();
-    const same = JSON.stringify(rec.argv) === JSON.stringify(this.spec.argv);
-    if (same && isSameProcess(rec.pid, rec.startTime, rec.argv)) {
-      this.watchAdopted(rec.pid, rec.startTime, Date.parse(rec.spawnedAt) || Date.now());
-      this.signals?.note(
-        this.spec.name,
-        "adopt",
-        `adopted running pid ${rec.pid} started by an earlier daemon`,
-      );
-      return true;
-    }
-    if (isAlive(rec.pid)) {
-      const why = same ? "another program" : "a process with different arguments (config changed)";
-      this.signals?.note(
-        this.spec.name,
-        "error",
-        `recorded pid ${rec.pid} now belongs to ${why}; left untouched`,
-      );
-    } else {
-      this.signals?.note(this.spec.name, "exit", `recorded pid ${rec.pid} exited while the daemon was down`);
-    }
-    this.store?.deleteChild(this.spec.name);
-    return this.adoptUnrecorded();
-  }
-
   /**
-   * A daemon killed between spawning a child and recording it leaves that child running unknown; a
-   * second one would fail on its pidfile or database lock forever. A live process running exactly
-   * this component's argv (which names its own files) is that child: adopt it and record it.
+   * Finds the live process that is this component's, from what an earlier daemon left:
+   * - a confirmed record of this boot whose pid still has the recorded start time and argv (its argv
+   *   may differ from today's spec: the caller replaces it);
+   * - a record never confirmed (a daemon killed between recording and spawning, or spawning and
+   *   confirming): a live process with exactly the recorded argv;
+   * - no record (a daemon from before write-ahead records): a live process with exactly today's argv.
+   * A record from another boot, of a process that exited, or whose pid now runs something else is
+   * dropped, and that pid is left alone.
    */
-  private adoptUnrecorded(): boolean {
-    if (!this.store) return false;
-    // A process another component has on record is that component's, whatever its argv.
-    const recorded = new Set(this.store.children().map((c) => c.pid));
-    const found = findByArgv(this.spec.argv).find((p) => !recorded.has(p.pid));
-    if (!found) return false;
-    const now = Date.now();
-    this.store.saveChild({
-      component: this.spec.name,
-      pid: found.pid,
-      startTime: found.startTime,
-      argv: this.spec.argv,
-      spawnedAt: new Date(now).toISOString(),
-      logFile: this.spec.logFile,
-    });
-    this.watchAdopted(found.pid, found.startTime, now);
-    this.signals?.note(
-      this.spec.name,
-      "adopt",
-      `adopted running pid ${found.pid}: it runs this component's exact command line but had no record (a daemon was killed while starting it)`,
-    );
-    return true;
+  private identify(): Found | null {
+    const name = this.spec.name;
+    const rec = this.store?.child(name);
+    const skip = new Set<number>();
+    let argv = this.spec.argv;
+    if (rec) {
+      const thisBoot = bootId();
+      if (rec.bootId !== null && rec.bootId !== thisBoot) {
+        if (rec.pid !== null) skip.add(rec.pid);
+        this.signals?.note(
+          name,
+          "exit",
+          `record of pid ${rec.pid ?? "(never confirmed)"} is from an earlier boot (boot id ${rec.bootId}); ` +
+            "that pid is not adopted or signalled",
+        );
+      } else if (rec.pid === null) {
+        argv = rec.argv;
+        const found = this.findUnrecorded(argv, skip);
+        if (found) {
+          this.confirm(found.pid, found.startTime, argv, found.spawnedAt);
+          return {
+            ...found,
+            how: "recorded as being started by a daemon killed before it confirmed the pid; found by its exact command line",
+          };
+        }
+        this.signals?.note(name, "exit", "a recorded start was never confirmed and no such process runs");
+        this.store?.deleteChild(name);
+        return null;
+      } else if (isSameProcess(rec.pid, rec.startTime ?? -1, rec.argv)) {
+        return {
+          pid: rec.pid,
+          startTime: rec.startTime ?? 0,
+          argv: rec.argv,
+          spawnedAt: Date.parse(rec.spawnedAt) || Date.now(),
+          how: "started by an earlier daemon",
+        };
+      } else if (isAlive(rec.pid)) {
+        skip.add(rec.pid);
+        this.signals?.note(
+          name,
+          "error",
+          `recorded pid ${rec.pid} now belongs to another program; left untouched`,
+        );
+      } else {
+        this.signals?.note(name, "exit", `recorded pid ${rec.pid} exited while the daemon was down`);
+      }
+      this.store?.deleteChild(name);
+    }
+    // No record: a daemon older than write-ahead records, killed between spawn and record.
+    const found = this.findUnrecorded(this.spec.argv, skip);
+    if (!found) return null;
+    this.confirm(found.pid, found.startTime, this.spec.argv, found.spawnedAt);
+    return {
+      ...found,
+      how: "it runs this component's exact command line but had no record (a daemon was killed while starting it)",
+    };
   }
 
-  private watchAdopted(pid: number, startTime: number, spawnedAt: number): void {
-    const argv = this.spec.argv;
+  /** A live process running exactly argv that no other component has on record. */
+  private findUnrecorded(argv: string[], skip: Set<number>): Omit<Found, "how"> | null {
+    if (!this.store) return null;
+    // A process another component has on record is that component's, whatever its argv.
+    for (const c of this.store.children()) if (c.component !== this.spec.name && c.pid) skip.add(c.pid);
+    const found = findByArgv(argv).find((p) => !skip.has(p.pid));
+    return found ? { ...found, argv, spawnedAt: Date.now() } : null;
+  }
+
+  /** The record, with pid and start time: the process is known to run. */
+  private confirm(pid: number, startTime: number, argv: string[], spawnedAt: number): void {
+    this.store?.saveChild({
+      component: this.spec.name,
+      pid,
+      startTime,
+      argv,
+      spawnedAt: new Date(spawnedAt).toISOString(),
+      logFile: this.spec.logFile,
+      bootId: bootId(),
+    });
+  }
+
+  private watchAdopted(found: Found): void {
+    const { pid, startTime, argv } = found;
     this.pid = pid;
     this.startTime = startTime;
-    this.spawnedAt = spawnedAt;
+    this.argv = argv;
+    this.spawnedAt = found.spawnedAt;
     this.adopted = true;
     this.follow();
     // Not our child: no exit event. Poll /proc for it to go away.
+    if (this.pollTimer) clearInterval(this.pollTimer);
     this.pollTimer = setInterval(() => {
       if (!isSameProcess(pid, startTime, argv)) this.onExit("exited (adopted; exit status unknown)");
     }, this.policy.pollIntervalMs);
@@ -192,37 +279,45 @@ export class Supervisor {
 
   private spawn(): void {
     const argv = inNetns(this.spec.netns, this.spec.argv);
+    const spawnedAt = Date.now();
+    // Write-ahead: recorded before it exists, so a daemon killed at any instant from here on leaves a
+    // record of it (the next one finds it by its exact argv, see identify()).
+    this.store?.saveChild({
+      component: this.spec.name,
+      pid: null,
+      startTime: null,
+      argv: this.spec.argv,
+      spawnedAt: new Date(spawnedAt).toISOString(),
+      logFile: this.spec.logFile,
+      bootId: bootId(),
+    });
     let child: ChildProcess;
     try {
       child = spawnLogged(argv, { env: this.spec.env, logFile: this.spec.logFile });
     } catch (err) {
+      this.store?.deleteChild(this.spec.name);
       this.onExit(`cannot start ${argv[0]}: ${String(err)}`);
       return;
     }
     if (child.pid === undefined) {
       // ENOENT and friends arrive as an "error" event with no pid.
+      this.store?.deleteChild(this.spec.name);
       child.once("error", (err) => this.onExit(`cannot start ${argv[0]}: ${err.message}`));
       return;
     }
     const pid = child.pid;
     this.child = child;
     this.pid = pid;
+    this.argv = this.spec.argv;
     this.adopted = false;
-    this.spawnedAt = Date.now();
+    this.spawnedAt = spawnedAt;
     this.startTime = procInfo(pid)?.startTime ?? 0;
     child.once("exit", (code, signal) => {
       this.child = null;
       this.onExit(signal ? `killed by ${signal}` : `exited with code ${code}`);
     });
     this.follow();
-    this.store?.saveChild({
-      component: this.spec.name,
-      pid,
-      startTime: this.startTime,
-      argv: this.spec.argv,
-      spawnedAt: new Date(this.spawnedAt).toISOString(),
-      logFile: this.spec.logFile,
-    });
+    this.confirm(pid, this.startTime, this.spec.argv, spawnedAt);
     mkdirSync(dirname(this.spec.pidFile), { recursive: true, mode: 0o755 });
     writeFileSync(this.spec.pidFile, `${pid}\n`, { mode: 0o644 });
   }
@@ -241,7 +336,7 @@ export class Supervisor {
     this.pid = null;
     this.adopted = false;
     for (const w of this.exitWaiters.splice(0)) w();
-    if (!this.wanted) return;
+    if (!this.wanted || this.replacing) return;
 
     const now = Date.now();
     this.exits = [...this.exits.filter((t) => now - t < this.policy.giveUpWindowMs), now];
@@ -275,7 +370,7 @@ export class Supervisor {
   private stillOurs(pid: number): boolean {
     if (this.pid !== pid) return false;
     // Our own child cannot be reused while we have not seen its exit; an adopted one is checked.
-    return this.child !== null || isSameProcess(pid, this.startTime, this.spec.argv);
+    return this.child !== null || isSameProcess(pid, this.startTime, this.argv);
   }
 
   private waitExit(ms: number): Promise<boolean> {
@@ -303,4 +398,13 @@ export class Supervisor {
     rmSync(this.spec.pidFile, { force: true });
     this.log.info({ component: this.spec.name }, `stopped (${how})`);
   }
+}
+
+function sameArgv(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** A command line for an event, each argument JSON-quoted when it needs it. */
+function quote(argv: readonly string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(" ");
 }

@@ -122,3 +122,14 @@ export function procEnv(pid: number, name: string): string | null {
   } catch {}
   return null;
 }
+
+let cachedBootId: string | null = null;
+
+/**
+ * The kernel's id of this boot (/proc/sys/kernel/random/boot_id): a child record written in another
+ * boot names a pid and start time that mean nothing now. Read once: it cannot change while we run.
+ */
+export function bootId(): string {
+  cachedBootId ??= readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+  return cachedBootId;
+}

@@ -14,15 +14,27 @@ export class StateError extends Error {
   override readonly name = "StateError";
 }
 
+/**
+ * The daemon's I/O on the state database failed (disk full, read-only, I/O error): nothing it does from
+ * now on can be recorded, so the daemon must stop. The message names the file and SQLite's error.
+ */
+export class StateStoreFailure extends StateError {}
+
+/**
+ * A supervised child. Written before the spawn with pid and startTime null (write-ahead), then
+ * confirmed: a record with a null pid is a child that may or may not have been started.
+ */
 export interface ChildRecord {
   component: string;
-  pid: number;
-  /** Field 22 of /proc/PID/stat (clock ticks since boot): tells a reused pid apart. */
-  startTime: number;
+  pid: number | null;
+  /** Field 22 of /proc/PID/stat (clock ticks since boot): tells a reused pid apart. Null with pid. */
+  startTime: number | null;
   argv: string[];
   /** ISO time. */
   spawnedAt: string;
   logFile: string;
+  /** /proc/sys/kernel/random/boot_id when recorded; null: recorded before boot ids were kept. */
+  bootId: string | null;
 }
 
 export interface ComponentRecord {
@@ -61,6 +73,12 @@ export interface StateStoreOptions {
   migrationsDir?: string;
   /** How many newest events to keep (default 10000). */
   eventCap?: number;
+  /**
+   * Called once, with the error, when a read or write of the open database fails in SQLite (disk full,
+   * read-only, I/O error); the error is thrown to the caller as well. The daemon stops on it: a
+   * caller that catches errors (a component's start, a request) cannot hide it.
+   */
+  onFailure?: (err: StateStoreFailure) => void;
 }
 
 const DEFAULT_EVENT_CAP = 10_000;
@@ -68,11 +86,12 @@ const BUSY_TIMEOUT_MS = 5000;
 
 interface ChildRow {
   component: string;
-  pid: number;
-  start_time: number;
+  pid: number | null;
+  start_time: number | null;
   argv: string;
   spawned_at: string;
   log_file: string;
+  boot_id: string | null;
 }
 interface ComponentRow {
   name: string;
@@ -120,10 +139,11 @@ const JOB_COLS = "id, kind, state, created_at, updated_at, message";
 function prepare(db: Database.Database) {
   return {
     saveChild: db.prepare<ChildRow>(
-      `INSERT INTO children (component, pid, start_time, argv, spawned_at, log_file)
-       VALUES (@component, @pid, @start_time, @argv, @spawned_at, @log_file)
+      `INSERT INTO children (component, pid, start_time, argv, spawned_at, log_file, boot_id)
+       VALUES (@component, @pid, @start_time, @argv, @spawned_at, @log_file, @boot_id)
        ON CONFLICT (component) DO UPDATE SET pid = excluded.pid, start_time = excluded.start_time,
-         argv = excluded.argv, spawned_at = excluded.spawned_at, log_file = excluded.log_file`,
+         argv = excluded.argv, spawned_at = excluded.spawned_at, log_file = excluded.log_file,
+         boot_id = excluded.boot_id`,
     ),
     child: db.prepare<[string], ChildRow>("SELECT * FROM children WHERE component = ?"),
     children: db.prepare<[], ChildRow>("SELECT * FROM children ORDER BY component"),
@@ -196,14 +216,56 @@ export class StateStore {
   /** Runs fn in one transaction (BEGIN IMMEDIATE ... COMMIT; ROLLBACK if it throws). */
   private readonly tx: <T>(fn: () => T) => T;
 
+  private failed: StateStoreFailure | null = null;
+
   private constructor(
     private readonly db: Database.Database,
     readonly file: string,
     private readonly eventCap: number,
+    private readonly onFailure: ((err: StateStoreFailure) => void) | undefined,
   ) {
     this.q = prepare(db);
     const tx = db.transaction((fn: () => unknown) => fn());
     this.tx = <T>(fn: () => T) => tx.immediate(fn) as T;
+    this.guardMethods();
+  }
+
+  /** Wraps each method of the store so that an SQLite error goes through fail(). */
+  private guardMethods(): void {
+    const self = this as unknown as Record<string, unknown>;
+    for (const name of Object.getOwnPropertyNames(StateStore.prototype)) {
+      if (["constructor", "close", "fail", "guardMethods"].includes(name)) continue;
+      const fn = self[name];
+      if (typeof fn !== "function") continue;
+      self[name] = (...args: unknown[]) => {
+        try {
+          return (fn as (...a: unknown[]) => unknown).apply(this, args);
+        } catch (err) {
+          if (err instanceof Database.SqliteError || err instanceof StateStoreFailure) this.fail(name, err);
+          throw err;
+        }
+      };
+    }
+  }
+
+  /**
+   * Every public method's SQLite error becomes a StateStoreFailure naming the file, reported once to
+   * onFailure. Done for all methods of the class (those added later too), so none can be missed.
+   */
+  private fail(method: string, err: unknown): never {
+    const failure =
+      err instanceof StateStoreFailure
+        ? err
+        : new StateStoreFailure(
+            `state database ${this.file}: ${method} failed: ${errMsg(err)}` +
+              ((err as { code?: string }).code ? ` (${(err as { code: string }).code})` : ""),
+            { cause: err },
+          );
+    if (!this.failed) {
+      this.failed = failure;
+      this.onFailure?.(failure);
+    }
+    throw failure;
   }
 
   /**
@@ -254,7 +316,7 @@ export class StateStore {
       db.pragma("synchronous = FULL");
       db.pragma("foreign_keys = ON");
       migrate(db, migrations, file);
-      return new StateStore(db, file, eventCap);
+      return new StateStore(db, file, eventCap, opts.onFailure);
     } catch (err) {
       db.close();
       if (err instanceof MigrationError) throw new StateError(err.message, { cause: err });
@@ -273,6 +335,7 @@ export class StateStore {
       argv: JSON.stringify(rec.argv),
       spawned_at: rec.spawnedAt,
       log_file: rec.logFile,
+      boot_id: rec.bootId,
     });
   }
 
@@ -473,6 +536,7 @@ function toChild(r: ChildRow): ChildRecord {
     argv: JSON.parse(r.argv) as string[],
     spawnedAt: r.spawned_at,
     logFile: r.log_file,
+    bootId: r.boot_id,
   };
 }
 

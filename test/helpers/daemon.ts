@@ -179,6 +179,17 @@ export class DaemonProcess {
     }
   }
 
+  /**
+   * Throws when the daemon reported an unhandled rejection or uncaught exception (daemon/main.ts
+   * says so on stderr and exits 1): every fixture's cleanup checks it, so any test fails on one.
+   */
+  assertNoCrash(): void {
+    const m = /k8s-offloadd: (unhandled rejection|uncaught exception)[^\n]*(\n\s+at [^\n]*)*/.exec(
+      this.stderr,
+    );
+    if (m) throw new Error(`daemon pid ${this.pid} had an ${m[1]}:\n${m[0]}`);
+  }
+
   /** SIGTERM and wait (with stopOnExit the daemon stops its children first). */
   async stop(): Promise<void> {
     if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
@@ -221,6 +232,7 @@ export async function daemonFixture(overrides: Overrides = {}) {
       spawnSync("ip", ["netns", "del", `offloadd-${port}`], { stdio: "ignore" });
       notify.close();
       rmSync(dir, { recursive: true, force: true });
+      for (const d of started) d.assertNoCrash();
     },
   };
 }

@@ -82,6 +82,7 @@ const DEFAULTS: Config = {
   stateDir: "/var/lib/k8s-offloadd",
   runDir: "/run/k8s-offloadd",
   logDir: "/var/log/k8s-offloadd",
+  logs: { maxBytes: 10485760, keep: 3 },
   datapath: { stopOnExit: false, netns: null },
   ovs: {
     install: "/usr/local",

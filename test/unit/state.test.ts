@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import Database from "better-sqlite3";
-import { findMigrationsDir } from "../../daemon/state/migrate";
+import { findMigrationsDir, loadMigrations } from "../../daemon/state/migrate";
 import { StateError, StateStore } from "../../daemon/state/store";
 
 const root = mkdtempSync(join(tmpdir(), "offloadd-state-"));
@@ -53,7 +53,7 @@ const tables = (file: string) =>
   );
 const ALL_TABLES = ["children", "components", "desired", "events", "job_steps", "jobs", "taps"];
 /** The newest schema version (the number of files in migrations/). */
-const LATEST = 4;
+const LATEST = loadMigrations(migrationsDir).at(-1)?.version ?? 0;
 
 /** Asserts open() refuses the file with a StateError and leaves it (and its directory) byte for byte. */
 function assertRefusedUntouched(file: string, message: RegExp, opts = {}): StateError {
@@ -107,7 +107,15 @@ describe("opening", () => {
   test("reopening after close keeps everything; close is idempotent", () => {
     const file = join(scratch(), "state.db");
     const a = StateStore.open(file);
-    a.saveChild({ component: "c", pid: 7, startTime: 70, argv: ["x"], spawnedAt: "t", logFile: "l" });
+    a.saveChild({
+      component: "c",
+      pid: 7,
+      startTime: 70,
+      argv: ["x"],
+      spawnedAt: "t",
+      logFile: "l",
+      bootId: "b",
+    });
     a.saveComponent({ name: "c", state: "ready", restarts: 1, lastError: null, since: "s" });
     const ev = a.addEvent("c", "ready", "up");
     const job = a.createJob("upgrade", ["one"]);
@@ -169,6 +177,7 @@ describe("migrations", () => {
         argv: ["ovsdb-server", "-v"],
         spawnedAt: "T0",
         logFile: "/l",
+        bootId: null, // written before 005: its boot is not known
       });
       assert.deepEqual(store.components(), [
         { name: "ovsdb-server", state: "ready", restarts: 3, lastError: "boom", since: "T1" },
@@ -239,15 +248,16 @@ describe("migrations", () => {
     store.addEvent(null, "phase", "hello");
     store.close();
     const db = new Database(file);
-    db.pragma("user_version = 6");
+    const newer = LATEST + 2;
+    db.pragma(`user_version = ${newer}`);
     db.close();
-    const err = assertRefusedUntouched(file, /schema version 6/);
+    const err = assertRefusedUntouched(file, new RegExp(`schema version ${newer}`));
     assert.equal(
       err.message,
-      `state database ${file} is at schema version 6 but this k8s-offloadd knows up to 4; ` +
+      `state database ${file} is at schema version ${newer} but this k8s-offloadd knows up to ${LATEST}; ` +
         "refusing to start (downgrade?); the file is left untouched",
     );
-    assert.equal(version(file), 6);
+    assert.equal(version(file), newer);
   });
 
   test("a failing migration rolls back: version stays, no partial table, data kept", () => {
@@ -257,18 +267,19 @@ describe("migrations", () => {
     store.close();
     const dir = scratch();
     for (const f of readdirSync(migrationsDir)) copyFileSync(join(migrationsDir, f), join(dir, f));
+    const broken = `${String(LATEST + 1).padStart(3, "0")}_broken.sql`;
     writeFileSync(
-      join(dir, "005_broken.sql"),
+      join(dir, broken),
       "CREATE TABLE widgets (id INTEGER PRIMARY KEY);\nINSERT INTO widgets VALUES (1);\nINSERT INTO no_such_table VALUES (1);\n",
     );
     assert.throws(
       () => StateStore.open(file, { migrationsDir: dir }),
       (err) =>
         err instanceof StateError &&
-        /migration 005_broken\.sql failed/.test(err.message) &&
+        err.message.includes(`migration ${broken} failed`) &&
         /no such table: no_such_table/.test(err.message) &&
         err.message.includes(file) &&
-        /stays at schema version 4/.test(err.message),
+        err.message.includes(`stays at schema version ${LATEST}`),
     );
     assert.equal(version(file), LATEST);
     assert.deepEqual(tables(file), ALL_TABLES, "no widgets table");
@@ -329,8 +340,14 @@ describe("corrupt files are refused and left byte for byte", () => {
 
   test("a damaged b-tree page (readable, but quick_check finds it)", () => {
     const file = realDb();
+    const db = new Database(file); // read-write: its close removes the -wal and -shm it opened
+    const page = db
+      .prepare("SELECT rootpage FROM sqlite_master WHERE name = 'sqlite_autoindex_children_1'")
+      .pluck()
+      .get() as number;
+    db.close();
     const bytes = readFileSync(file);
-    bytes.fill(0xff, 2 * 4096, 2 * 4096 + 16); // page 3: the children table's primary-key index
+    bytes.fill(0xff, (page - 1) * 4096, (page - 1) * 4096 + 16); // the children table's primary-key index
     writeFileSync(file, bytes);
     const err = assertRefusedUntouched(file, /failed its integrity check \(/);
     assert.doesNotMatch(err.message, /\n/, "one line");
@@ -350,6 +367,7 @@ describe("records", () => {
         argv: ["a", "--x=1"],
         spawnedAt: "T",
         logFile: "/a",
+        bootId: "boot-1",
       };
       store.saveChild(a);
       store.saveChild({ ...a, component: "b", pid: 11 });

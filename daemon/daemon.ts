@@ -1,0 +1,344 @@
+/**
+ * The daemon's life: start in a fixed order, run, stop. main.ts is only the process around it (argv,
+ * signals, exit code).
+ *
+ * Start-up order, each step only once the previous one succeeded:
+ *   config (nothing written before it is valid) ─► file permissions ─► instance lock (one daemon per
+ *   state directory) ─► state database ─► API token ─► components, engine, jobs, API built (nothing
+ *   started) ─► API listening on its port and unix socket (a taken port is found here, before any
+ *   child is touched) ─► sandbox netns ─► bring-up (or the stored desired "down") and job resume.
+ * /v1/status and /v1/ready answer from the moment the API listens (503 while starting); READY=1 goes
+ * to systemd when every component is ready, never earlier.
+ *
+ * stop() may come at any moment, from the first line of main on: it undoes what was done so far (with
+ * datapath.stopOnExit the children and the netns too, else they are left for the next daemon).
+ * fail() ends the daemon at once with exit 1 and leaves the children to the next daemon: a state
+ * database that cannot be written, an unhandled rejection.
+ */
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import type { FastifyInstance } from "fastify";
+import pino, { type Logger } from "pino";
+import { serveUnixSocket } from "../api/plugins/socket";
+import { buildServer } from "../api/server";
+import { buildComponents } from "./components";
+import { ConfigError, loadConfig } from "./config/load";
+import type { Config } from "./config/types";
+import { Engine } from "./engine/engine";
+import { chassisRoomProblem } from "./host/chassis-config";
+import { InstanceLock, InstanceLockError } from "./host/instance-lock";
+import { setChildLogLimits } from "./host/log-follower";
+import { deleteNetns, ensureNetns, netnsPath } from "./host/netns";
+import { createJobRunner } from "./jobs";
+import { SystemdNotifier, scrubChildEnv } from "./notify/sd-notify";
+import { Preflight } from "./preflight";
+import { checkFiles, daemonFileRules } from "./security/files";
+import { ensureToken, TokenError } from "./security/token";
+import { StateError, StateStore, StateStoreFailure } from "./state/store";
+
+/** The process exits with this code: 0 stopped cleanly, 1 runtime error, 2 bad configuration. */
+export type ExitCode = 0 | 1 | 2;
+
+/** Thrown out of a start-up step when a stop was asked meanwhile: unwinds to the common teardown. */
+class Stopped extends Error {}
+
+export class Daemon {
+  private cfg: Config | null = null;
+  private log: Logger | null = null;
+  private notifier: SystemdNotifier | null = null;
+  private lock: InstanceLock | null = null;
+  private store: StateStore | null = null;
+  private engine: Engine | null = null;
+  private jobs: ReturnType<typeof createJobRunner> | null = null;
+  private app: FastifyInstance | null = null;
+  private socket: { close(): Promise<void> } | null = null;
+  /** The datapath was asked to start (or to stay down): stopping must go through the engine. */
+  private datapathTouched = false;
+  /** The sandbox netns being made: a stop waits for it, then removes it. */
+  private netnsMade: Promise<unknown> = Promise.resolve();
+  private stopAsked: string | null = null;
+  private wakeRun: (() => void) | null = null;
+  private failed = false;
+
+  constructor(private readonly version: string) {}
+
+  /** Starts, runs until stop(); resolves with the exit code. */
+  async run(configFile: string): Promise<ExitCode> {
+    try {
+      const ended = await this.startSteps(configFile);
+      if (ended !== null) return ended; // start-up ended by itself, its resources released
+    } catch (err) {
+      if (!(err instanceof Stopped)) throw err;
+    }
+    if (!this.stopAsked) await new Promise<void>((r) => (this.wakeRun = r));
+    return this.teardown(this.stopAsked ?? "stop");
+  }
+
+  /**
+   * Ask the daemon to stop (the first SIGINT/SIGTERM). Taken at once when running; while starting, at
+   * the next start-up step (each checks), then what was done so far is undone. run() resolves when done.
+   */
+  stop(why: string): void {
+    this.stopAsked ??= why;
+    this.wakeRun?.();
+  }
+
+  /**
+   * Ends the daemon now with exit 1 (a state database that cannot be written, an unhandled
+   * rejection): says why, leaves the datapath running for the next daemon, which adopts it.
+   */
+  fail(what: string, err: unknown): never {
+    if (!this.failed) {
+      this.failed = true;
+      const msg =
+        err instanceof StateStoreFailure
+          ? err.message
+          : `${what}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
+      process.stderr.write(
+        `k8s-offloadd: ${msg}\nk8s-offloadd: stopping with exit 1; left running for the next daemon: ${this.leftRunning()}\n`,
+      );
+      this.notifier?.status(`failed: ${msg.split("\n")[0]}`);
+      try {
+        this.engine?.detach(); // stop watching: nothing more is spawned or restarted by this daemon
+      } catch {
+        // Leaving is all that is left to do.
+      }
+    }
+    process.exit(1);
+  }
+
+  /** What of the datapath runs now, in words (for a stop that does not stop it). */
+  leftRunning(): string {
+    const parts: string[] = [];
+    for (const c of this.engine?.status().components ?? [])
+      if (c.pid !== null) parts.push(`${c.name} (pid ${c.pid})`);
+    const ns = this.cfg?.datapath.netns;
+    if (ns && existsSync(netnsPath(ns))) parts.push(`network namespace ${ns}`);
+    return parts.length > 0 ? parts.join(", ") : "nothing";
+  }
+
+  // ---- start ------------------------------------------------------------------------------------
+
+  private checkpoint(): void {
+    if (this.stopAsked) throw new Stopped();
+  }
+
+  private async startSteps(configFile: string): Promise<ExitCode | null> {
+    let cfg: Config;
+    try {
+      cfg = loadConfig(configFile);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      process.stderr.write(`k8s-offloadd: ${err.message}\nnothing was started.\n`);
+      return 2;
+    }
+    this.cfg = cfg;
+    // P4-OVS serves only the ports its chassis config names: a pool that cannot fit is a config error.
+    const noRoom = chassisRoomProblem(cfg, cfg.taps.count);
+    if (noRoom) {
+      process.stderr.write(`k8s-offloadd: taps.count: ${noRoom.message}\nnothing was started.\n`);
+      return 2;
+    }
+    // Before anything is opened or written: files others can change would let them drive the node.
+    const unsafe = checkFiles(
+      daemonFileRules({
+        configFile: resolve(configFile),
+        stateDir: cfg.stateDir,
+        tokenFile: cfg.api.tokenFile,
+      }),
+    );
+    if (unsafe.length > 0) {
+      process.stderr.write(
+        `k8s-offloadd: refusing to start:\n  ${unsafe.join("\n  ")}\nnothing was started.\n`,
+      );
+      return 2;
+    }
+    this.checkpoint();
+
+    const log = pino({ base: { profile: cfg.profile } });
+    this.log = log;
+    const notifier = SystemdNotifier.fromEnv(process.env, (m) => log.warn(m));
+    this.notifier = notifier;
+    notifier.startWatchdog();
+    const failStart = (msg: string): ExitCode => {
+      process.stderr.write(`k8s-offloadd: ${msg}\nnothing was started.\n`);
+      notifier.status(`failed: ${msg}`);
+      return 1;
+    };
+
+    try {
+      this.lock = InstanceLock.acquire(cfg.stateDir);
+    } catch (err) {
+      if (err instanceof InstanceLockError) return failStart(err.message);
+      throw err;
+    }
+    try {
+      this.store = StateStore.open(`${cfg.stateDir}/state.db`, {
+        // Reported once from inside the failing call: the daemon ends on the next turn of the loop.
+        onFailure: (e) => setImmediate(() => this.fail("state database", e)),
+      });
+    } catch (err) {
+      if (err instanceof StateError) return this.release(failStart(err.message));
+      throw err;
+    }
+    const store = this.store;
+    let token: string;
+    try {
+      token = ensureToken(cfg.api.tokenFile);
+    } catch (err) {
+      if (err instanceof TokenError) return this.release(failStart(err.message));
+      throw err;
+    }
+    setChildLogLimits(cfg.logs);
+    this.checkpoint();
+
+    // Built, nothing started: constructors do not touch the host.
+    const preflight = new Preflight(cfg);
+    const { components, taps } = buildComponents({
+      cfg,
+      store,
+      log,
+      childEnv: scrubChildEnv(process.env),
+      preflight,
+    });
+    const engine = new Engine({
+      components,
+      store,
+      log,
+      version: this.version,
+      profile: cfg.profile,
+      readyTimeoutMs: cfg.supervisor.readyTimeoutMs,
+      pollIntervalMs: cfg.supervisor.pollIntervalMs,
+    });
+    this.engine = engine;
+    const jobs = createJobRunner({ cfg, store, engine, preflight, log, env: scrubChildEnv(process.env) });
+    this.jobs = jobs;
+    const tapsApi = {
+      max: cfg.taps.max,
+      list: async () => ({ count: taps.size, backend: taps.backendKind, taps: await taps.list() }),
+      resize: (count: number) => {
+        const tooMany = chassisRoomProblem(cfg, count);
+        if (tooMany) {
+          return Promise.reject(Object.assign(new Error(`count: ${tooMany.message}`), { statusCode: 400 }));
+        }
+        return engine.exclusive(() => taps.resize(count));
+      },
+    };
+    this.app = await buildServer({
+      engine,
+      preflight,
+      taps: tapsApi,
+      jobs,
+      logger: log.child({ part: "api" }),
+      version: this.version,
+      access: { token, port: cfg.api.port, host: cfg.api.host, rateLimit: cfg.api.rateLimit },
+    });
+    this.checkpoint();
+
+    // The API listens before anything of the datapath is touched: a port another process holds
+    // ends this daemon here, with nothing started. It answers 503 on /v1/ready until ready.
+    const socketPath = `${cfg.runDir}/api.sock`;
+    let where = `${cfg.api.host}:${cfg.api.port}`;
+    try {
+      await this.app.listen({ host: cfg.api.host, port: cfg.api.port });
+      where = socketPath;
+      if (cfg.api.socket) this.socket = await serveUnixSocket(this.app, socketPath);
+    } catch (err) {
+      const msg = `cannot serve the API on ${where}: ${(err as Error).message}`;
+      await this.closeApi();
+      return this.release(failStart(msg));
+    }
+    this.checkpoint();
+
+    this.startDatapath(cfg, engine, store.desiredDatapath() === "down");
+    // A job a crash (or a stop) cut short resumes at its first unfinished step.
+    jobs.resumeInterrupted().catch((err: unknown) => this.fail("job resume failed", err));
+    return null;
+  }
+
+  /**
+   * The datapath starts (or, desired down, stops what an earlier daemon left running) in the
+   * background; systemd hears about its progress through STATUS= and EXTEND_TIMEOUT_USEC=.
+   */
+  private startDatapath(cfg: Config, engine: Engine, keepDown: boolean): void {
+    const notifier = this.notifier as SystemdNotifier;
+    // Until READY=1, every step of the bring-up, or of that stop (phase change, event), extends systemd's
+    // start timeout (EXTEND_TIMEOUT_USEC) by twice one component's ready timeout (its start and its
+    // probes): a long bring-up that keeps moving is not killed by TimeoutStartSec=, a stalled or failed
+    // one still is.
+    const extendUsec = 2 * cfg.supervisor.readyTimeoutMs * 1000;
+    let readySent = false;
+    let phase = "starting";
+    const progress = () => {
+      if (!readySent && (phase === "starting" || (keepDown && phase === "stopped")))
+        notifier.extendTimeout(extendUsec);
+    };
+    engine.on("phase", (s) => {
+      phase = s.phase;
+      if (s.phase === "ready" && !this.stopAsked) readySent = notifier.ready(s.message) || readySent;
+      else notifier.status(s.message);
+      progress();
+    });
+    engine.on("event", progress);
+    notifier.status(keepDown ? "starting: the datapath stays down" : "starting: bringing up the datapath");
+    this.datapathTouched = true;
+    const netns = cfg.datapath.netns;
+    this.netnsMade = netns ? ensureNetns(netns) : Promise.resolve();
+    const bringUp = async () => {
+      await this.netnsMade;
+      if (this.stopAsked) return;
+      if (!keepDown) return engine.bringUp();
+      await engine.down("desired");
+      // Down by request, the daemon itself is up once nothing of the datapath runs: READY=1 with a
+      // STATUS= saying why and how to bring it up (kubelet's drop-in keeps waiting for the datapath).
+      const s = engine.status();
+      if (s.phase === "stopped" && !this.stopAsked) readySent = notifier.ready(s.message) || readySent;
+    };
+    bringUp().catch((err: unknown) => this.fail("bring-up failed", err));
+  }
+
+  // ---- stop -------------------------------------------------------------------------------------
+
+  private async teardown(why: string): Promise<ExitCode> {
+    const cfg = this.cfg;
+    this.log?.info({ why }, "shutting down");
+    this.notifier?.stopping();
+    try {
+      await this.jobs?.stop(); // the running job, if any, resumes at the next start
+      await this.closeApi();
+      if (cfg && this.engine && this.datapathTouched) {
+        if (cfg.datapath.stopOnExit) {
+          await this.engine.down("exit");
+        } else {
+          // KillMode=process: the datapath keeps running and the next daemon adopts it.
+          this.engine.detach();
+        }
+      }
+      // The namespace is the datapath's (sandbox, tests): it goes with it, once it is made.
+      await this.netnsMade.catch(() => undefined);
+      if (cfg?.datapath.stopOnExit && cfg.datapath.netns) await deleteNetns(cfg.datapath.netns);
+    } catch (err) {
+      this.log?.error({ err: String(err) }, "shutdown failed");
+      process.stderr.write(`k8s-offloadd: shutdown failed: ${(err as Error).message}\n`);
+      return this.release(1);
+    }
+    return this.release(0);
+  }
+
+  private async closeApi(): Promise<void> {
+    const socket = this.socket;
+    const app = this.app;
+    this.socket = null;
+    this.app = null;
+    await socket?.close();
+    await app?.close();
+  }
+
+  /** Closes the database, drops the instance lock and the notifier; returns code. */
+  private release(code: ExitCode): ExitCode {
+    this.store?.close();
+    this.lock?.release();
+    this.notifier?.close();
+    return code;
+  }
+}
