@@ -233,6 +233,22 @@ export const configSchema = {
         },
         pipelineName: name("the gNMI pipeline-name leaf of each port", "pipe"),
         mempoolName: name("the gNMI mempool-name leaf of each port", "MEMPOOL0"),
+        setBatch: {
+          oneOf: [
+            { type: "integer", minimum: 1, maximum: 1024 },
+            { type: "string", const: "leaf" },
+          ],
+          default: 8,
+          description:
+            'ports per gNMI SetRequest while the pool is made (an integer from 1 to 1024), or "leaf": one update per request, as gnmi-cli sends them',
+        },
+        lowWatermark: {
+          type: "integer",
+          minimum: 0,
+          maximum: TAPS_LIMIT,
+          default: 2,
+          description: "an integer from 0 (no event) to 65536: an event when fewer pool TAPs are available",
+        },
       },
     },
     target: {
