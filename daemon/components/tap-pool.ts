@@ -29,7 +29,7 @@ export interface TapPoolOptions {
 /**
  * Where one TAP of the pool is:
  * - available: in the datapath's namespace under its pool name, for the CNI agent to take;
- * - host: port 0 serving as the host interface (TAP_0);
+ * - host: port 0, the host interface's (renamed TAP_0 by the host-interface component);
  * - in-use: made, and moved out of the datapath's namespace (a pod has it), or renamed there;
  * - lost: made (configured in the target), its kernel side gone (deleted, or died with a pod's
  *   netns); a gNMI port stays configured until the target restarts and cannot be made again;
@@ -174,7 +174,9 @@ export class TapPool implements Component {
   async reconcile(): Promise<void> {
     const views = await this.survey(false);
     const missing = views.filter((v) => v.state === "missing").map((v) => v.name);
-    const lost = this.opts.backend.recreatesLost ? views.filter((v) => v.state === "lost").map((v) => v.name) : [];
+    const lost = this.opts.backend.recreatesLost
+      ? views.filter((v) => v.state === "lost").map((v) => v.name)
+      : [];
     if (missing.length === 0 && lost.length === 0) return;
     if (lost.length > 0) this.opts.store?.forgetTaps(lost);
     const again = [...missing, ...lost].sort((a, b) => this.index(a) - this.index(b));
@@ -336,7 +338,9 @@ export class TapPool implements Component {
       const kname = index === 0 ? zero : name;
       const link = byName.get(kname);
       if (link) {
-        Object.assign(v, this.at(link, dp), { state: kname === name ? "available" : "host" });
+        // Port 0 is the host interface's (the host-interface component renames it): never for pods.
+        const host = index === 0 && this.opts.hostInterfaceName !== null;
+        Object.assign(v, this.at(link, dp), { state: host ? "host" : "available" });
       } else if (made.has(name)) {
         away.push(v);
       }

@@ -11,7 +11,14 @@
  * because setting port-type is what makes the target create the port.
  */
 import * as grpc from "@grpc/grpc-js";
-import { grpcCode, LoopbackClient, type LoopbackClientOptions, loadProto, lookup, unaryNoReply } from "./grpc-channel";
+import {
+  grpcCode,
+  LoopbackClient,
+  type LoopbackClientOptions,
+  loadProto,
+  lookup,
+  unaryNoReply,
+} from "./grpc-channel";
 
 export const DEFAULT_GNMI_ADDRESS = "127.0.0.1:9339";
 
@@ -376,7 +383,10 @@ export class GnmiClient extends LoopbackClient {
         try {
           after = await this.readPorts(names);
         } catch (readErr) {
-          throw annotate(err, `port ${ports[0]?.name} (reading the ports back failed too: ${errText(readErr)})`);
+          throw annotate(
+            err,
+            `port ${ports[0]?.name} (reading the ports back failed too: ${errText(readErr)})`,
+          );
         }
         hooks.recovered?.(err, after);
         const wasComplete = new Set(state.filter((p) => p.complete).map((p) => p.name));

@@ -64,7 +64,13 @@ export async function findTapsByMac(
       }
       for (const l of links) {
         if (l.kind === "tap" && l.mac && macs.has(l.mac)) {
-          found.set(l.mac, { netns: ns, name: l.name, mac: l.mac, ifindex: l.ifindex, operState: l.operState });
+          found.set(l.mac, {
+            netns: ns,
+            name: l.name,
+            mac: l.mac,
+            ifindex: l.ifindex,
+            operState: l.operState,
+          });
         }
       }
     }

@@ -197,7 +197,9 @@ function prepare(db: Database.Database) {
        ON CONFLICT (name) DO UPDATE SET backend = excluded.backend, created_at = excluded.created_at,
          state = excluded.state, generation = excluded.generation, mac = NULL, placement = NULL, netns = NULL`,
     ),
-    confirmTap: db.prepare<[string, string]>("UPDATE taps SET state = 'created' WHERE name = ? AND backend = ?"),
+    confirmTap: db.prepare<[string, string]>(
+      "UPDATE taps SET state = 'created' WHERE name = ? AND backend = ?",
+    ),
     placeTap: db.prepare<[string | null, string, string | null, string]>(
       "UPDATE taps SET mac = COALESCE(?, mac), placement = ?, netns = ? WHERE name = ?",
     ),
