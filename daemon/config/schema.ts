@@ -18,6 +18,9 @@ export function powersOf2(lo: number, hi: number): number[] {
  */
 export const TAPS_LIMIT = 65536;
 
+const SET_BATCH_ALLOWED =
+  'ports per gNMI SetRequest while the pool is made, an integer from 1 to 1024, or "leaf" (one update per request, as gnmi-cli sends them)';
+
 const positiveInt = (def: number, description = "a positive integer (milliseconds)") => ({
   type: "integer",
   minimum: 1,
@@ -234,13 +237,13 @@ export const configSchema = {
         pipelineName: name("the gNMI pipeline-name leaf of each port", "pipe"),
         mempoolName: name("the gNMI mempool-name leaf of each port", "MEMPOOL0"),
         setBatch: {
+          // Each branch carries the description: a bad value is reported through a branch's error.
           oneOf: [
-            { type: "integer", minimum: 1, maximum: 1024 },
-            { type: "string", const: "leaf" },
+            { type: "integer", minimum: 1, maximum: 1024, description: SET_BATCH_ALLOWED },
+            { type: "string", const: "leaf", description: SET_BATCH_ALLOWED },
           ],
-          default: 8,
-          description:
-            'ports per gNMI SetRequest while the pool is made (an integer from 1 to 1024), or "leaf": one update per request, as gnmi-cli sends them',
+          default: 16,
+          description: SET_BATCH_ALLOWED,
         },
         lowWatermark: {
           type: "integer",

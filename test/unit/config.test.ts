@@ -107,7 +107,7 @@ const DEFAULTS: Config = {
     mtu: 1500,
     pipelineName: "pipe",
     mempoolName: "MEMPOOL0",
-    setBatch: 8,
+    setBatch: 16,
     lowWatermark: 2,
   },
   target: { gnmi: "127.0.0.1:9339", p4runtime: "127.0.0.1:9559", simulator: false },
