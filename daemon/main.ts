@@ -139,6 +139,7 @@ async function main(): Promise<number> {
   const tapsApi = {
     max: cfg.taps.max,
     list: async () => ({ count: taps.size, backend: taps.backendKind, taps: await taps.list() }),
+    counts: () => taps.counts(),
     resize: (count: number) => engine.exclusive(() => taps.resize(count)),
   };
   const jobs = createJobRunner({ cfg, store, engine, preflight, log, env: scrubChildEnv(process.env) });

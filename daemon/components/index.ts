@@ -43,6 +43,8 @@ export function buildComponents(opts: {
   if (cfg.target.simulator) {
     const sim = join(projectRoot(), "dist/test/sim/p4-target-sim.js");
     const argv = [process.execPath, sim, "--gnmi", cfg.target.gnmi, "--p4rt", cfg.target.p4runtime];
+    // Port numbers in add order, for tests and admins to check P4TAP_k = port k.
+    argv.push("--ports-file", `${cfg.runDir}/p4-target-ports.json`);
     components.push(
       p4TargetProcess({
         // The simulator serves gRPC in the daemon's namespace (reachable on loopback) and makes its
@@ -79,11 +81,11 @@ export function buildComponents(opts: {
   const backend: TapBackend =
     t.backend === "kernel"
       ? new KernelTapBackend(netns, t.group)
-      : new GnmiTapBackend(new GnmiClient({ address: cfg.target.gnmi }), {
-          mtu: t.mtu,
-          pipelineName: t.pipelineName,
-          mempoolName: t.mempoolName,
-        });
+      : new GnmiTapBackend(
+          new GnmiClient({ address: cfg.target.gnmi }),
+          { mtu: t.mtu, pipelineName: t.pipelineName, mempoolName: t.mempoolName },
+          t.setBatch,
+        );
   const taps = new TapPool({
     netns,
     prefix: t.prefix,
@@ -95,6 +97,7 @@ export function buildComponents(opts: {
     // so a vswitchd restart does not take them (and TAP_0, the ARP proxy) down with it.
     dependsOn: [t.backend === "kernel" ? "preflight" : gnmiServer],
     log,
+    lowWatermark: t.lowWatermark,
   });
   components.push(taps, new HostInterfaceComponent(cfg, ["taps"]));
   if (cfg.arpProxy.mode === "kernel") components.push(new KernelArpProxyComponent(cfg, ["host-if"]));

@@ -107,6 +107,8 @@ const DEFAULTS: Config = {
     mtu: 1500,
     pipelineName: "pipe",
     mempoolName: "MEMPOOL0",
+    setBatch: 16,
+    lowWatermark: 2,
   },
   target: { gnmi: "127.0.0.1:9339", p4runtime: "127.0.0.1:9559", simulator: false },
   hostInterface: { name: "TAP_0", address: "169.254.1.1/32" },
