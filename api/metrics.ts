@@ -10,10 +10,14 @@
  *   component's first "ready" event in this process's life, taken from the engine's event stream (the
  *   backlog at build time, then live). Absent until the component has been ready once; events from an
  *   earlier daemon (persisted history) are older than the process and are ignored.
+ * - k8s_offloadd_taps_available / k8s_offloadd_taps_in_use / k8s_offloadd_taps_lost: pool TAPs
+ *   available for pods, taken by pods, and lost (made, kernel side gone), from the pool's last look
+ *   (it looks every reconcile interval; a scrape does no work). Absent without a pool.
  */
 import { performance } from "node:perf_hooks";
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import type { EngineApi, NodeEvent } from "../daemon/engine/component";
+import type { TapCountsLike } from "./routes/taps";
 import { nodePhases } from "./schemas/status";
 
 export interface ApiMetrics {
@@ -22,7 +26,10 @@ export interface ApiMetrics {
   close(): void;
 }
 
-export function createMetrics(engine: EngineApi): ApiMetrics {
+export function createMetrics(
+  engine: EngineApi,
+  taps: { counts(): TapCountsLike } | null = null,
+): ApiMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -85,6 +92,33 @@ export function createMetrics(engine: EngineApi): ApiMetrics {
       for (const [component, seconds] of firstReady) this.set({ component }, seconds);
     },
   });
+
+  if (taps) {
+    const tapGauge = (name: string, help: string, pick: (c: TapCountsLike) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(pick(taps.counts()));
+        },
+      });
+    tapGauge(
+      "k8s_offloadd_taps_available",
+      "Pool TAPs in the datapath's namespace, available for pods.",
+      (c) => c.available,
+    );
+    tapGauge(
+      "k8s_offloadd_taps_in_use",
+      "Pool TAPs taken by pods (moved out of the datapath's namespace).",
+      (c) => c.inUse,
+    );
+    tapGauge(
+      "k8s_offloadd_taps_lost",
+      "Pool TAPs made whose kernel side is gone (until the target restarts).",
+      (c) => c.lost,
+    );
+  }
 
   return { registry, close: () => engine.off("event", onEvent) };
 }

@@ -150,7 +150,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     },
   });
 
-  const metrics = createMetrics(opts.engine);
+  const metrics = createMetrics(opts.engine, opts.taps ?? null);
   app.addHook("onClose", async () => metrics.close());
 
   const routeOpts = { engine: opts.engine };

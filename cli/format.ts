@@ -42,12 +42,16 @@ function message(c: ComponentStatus): string {
 export function taps(p: TapPool): string {
   const rows = p.taps.map((t) => [
     t.name,
-    String(t.ifindex),
+    t.state,
+    t.kernelName ?? "-",
+    t.netns ?? "-",
     t.mac ?? "-",
-    t.operState,
+    t.operState ?? "-",
     t.createdByUs ? "yes" : "no",
   ]);
-  return `pool: ${p.count} TAPs, backend ${p.backend}\n\n${table(["NAME", "IFINDEX", "MAC", "OPER", "OURS"], rows)}`;
+  const c = p.counts;
+  const head = `pool: ${p.count} TAPs, backend ${p.backend}: ${c.available} available, ${c.inUse} in use, ${c.lost} lost`;
+  return `${head}\n\n${table(["NAME", "STATE", "KERNEL", "NETNS", "MAC", "OPER", "OURS"], rows)}`;
 }
 
 export function event(e: NodeEvent): string {

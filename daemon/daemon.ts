@@ -216,6 +216,7 @@ export class Daemon {
     const tapsApi = {
       max: cfg.taps.max,
       list: async () => ({ count: taps.size, backend: taps.backendKind, taps: await taps.list() }),
+      counts: () => taps.counts(),
       resize: (count: number) => {
         const tooMany = chassisRoomProblem(cfg, count);
         if (tooMany) {

@@ -6,9 +6,42 @@ import { resizeBodySchema, TapPoolSchema } from "../schemas/taps";
 export interface TapsApi {
   /** taps.max: the largest count PUT /v1/taps accepts. */
   readonly max: number;
-  list(): Promise<{ count: number; backend: string; taps: unknown[] }>;
+  /** Every TAP of the pool and where it is now (looks into named namespaces for the ones that left). */
+  list(): Promise<{ count: number; backend: string; taps: TapViewLike[] }>;
+  /** Counts from the pool's last look (cheap: for /metrics). */
+  counts(): TapCountsLike;
   /** Grow or shrink the pool, one operation at a time with the engine's others. */
   resize(count: number): Promise<void>;
+}
+
+export interface TapViewLike {
+  state: string;
+}
+
+export interface TapCountsLike {
+  available: number;
+  inUse: number;
+  lost: number;
+  missing: number;
+  host: number;
+}
+
+/** The counts of one listing. */
+function countStates(taps: readonly TapViewLike[]): TapCountsLike {
+  const c: TapCountsLike = { available: 0, inUse: 0, lost: 0, missing: 0, host: 0 };
+  for (const t of taps) {
+    if (t.state === "available") c.available++;
+    else if (t.state === "in-use") c.inUse++;
+    else if (t.state === "lost") c.lost++;
+    else if (t.state === "missing") c.missing++;
+    else if (t.state === "host") c.host++;
+  }
+  return c;
+}
+
+async function listing(t: TapsApi) {
+  const l = await t.list();
+  return { count: l.count, backend: l.backend, counts: countStates(l.taps), taps: l.taps };
 }
 
 /** GET and PUT /v1/taps. null: the server has no pool (routes answer 503). */
@@ -23,16 +56,17 @@ const tapRoutes: FastifyPluginAsync<{ taps: TapsApi | null }> = async (app, { ta
     "/v1/taps",
     {
       schema: {
-        summary: "The TAP pool as the kernel shows it",
+        summary: "The TAP pool: where each TAP is",
         description:
-          "One link listing: name, ifindex, MAC, oper state, created-by-us and backend of each TAP.",
+          "Each TAP of the pool in port order with its state (available, host, in-use, lost, missing), its kernel " +
+          "name and, when it left the datapath's namespace, the named namespace holding it (found by its MAC).",
         tags: ["datapath"],
         operationId: "getTaps",
         querystring: NoQuerySchema,
         response: { 200: TapPoolSchema, 503: unavailable, ...commonErrors },
       },
     },
-    async () => need().list(),
+    async () => listing(need()),
   );
 
   app.put<{ Body: { count: number } }>(
@@ -60,7 +94,7 @@ const tapRoutes: FastifyPluginAsync<{ taps: TapsApi | null }> = async (app, { ta
     async (request) => {
       const t = need();
       await t.resize(request.body.count);
-      return t.list();
+      return listing(t);
     },
   );
 };

@@ -13,6 +13,7 @@ export const eventKinds = [
   "phase",
   "job",
   "job-step",
+  "warning",
 ] as const;
 
 export const NodeEventSchema = {

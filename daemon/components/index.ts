@@ -45,16 +45,10 @@ export function buildComponents(opts: {
     const sim = join(projectRoot(), "dist/test/sim/p4-target-sim.js");
     // The simulator reads the same chassis config P4-OVS would (below host.root).
     const chassis = new HostFs(cfg.host.root).path(cfg.target.chassisConfig);
-    const argv = [
-      process.execPath,
-      sim,
-      "--gnmi",
-      cfg.target.gnmi,
-      "--p4rt",
-      cfg.target.p4runtime,
-      "--chassis-config",
-      chassis,
-    ];
+    const argv = [process.execPath, sim, "--gnmi", cfg.target.gnmi, "--p4rt", cfg.target.p4runtime];
+    argv.push("--chassis-config", chassis);
+    // Port numbers in add order, for tests and admins to check P4TAP_k = port k.
+    argv.push("--ports-file", `${cfg.runDir}/p4-target-ports.json`);
     components.push(
       p4TargetProcess({
         // The simulator serves gRPC in the daemon's namespace (reachable on loopback) and makes its
@@ -91,11 +85,11 @@ export function buildComponents(opts: {
   const backend: TapBackend =
     t.backend === "kernel"
       ? new KernelTapBackend(netns, t.group)
-      : new GnmiTapBackend(new GnmiClient({ address: cfg.target.gnmi }), {
-          mtu: t.mtu,
-          pipelineName: t.pipelineName,
-          mempoolName: t.mempoolName,
-        });
+      : new GnmiTapBackend(
+          new GnmiClient({ address: cfg.target.gnmi }),
+          { mtu: t.mtu, pipelineName: t.pipelineName, mempoolName: t.mempoolName },
+          t.setBatch,
+        );
   const taps = new TapPool({
     netns,
     prefix: t.prefix,
@@ -107,6 +101,7 @@ export function buildComponents(opts: {
     // so a vswitchd restart does not take them (and TAP_0, the ARP proxy) down with it.
     dependsOn: [t.backend === "kernel" ? "preflight" : gnmiServer],
     log,
+    lowWatermark: t.lowWatermark,
   });
   components.push(taps, new HostInterfaceComponent(cfg, ["taps"]));
   if (cfg.arpProxy.mode === "kernel") components.push(new KernelArpProxyComponent(cfg, ["host-if"]));

@@ -1,28 +1,54 @@
-import * as grpc from "@grpc/grpc-js";
-import { DEFAULT_POOL_CONCURRENCY, type GnmiClient, type TapPortOptions } from "../host/gnmi-client";
-import { grpcCode } from "../host/grpc-channel";
+import {
+  type CreateHooks,
+  DEFAULT_SET_BATCH,
+  type GnmiClient,
+  type SetBatch,
+  type TapPortOptions,
+} from "../host/gnmi-client";
 import { createTaps, deleteTaps, type LinkInfo } from "../host/links";
+import { kernelGeneration } from "../host/tap-locator";
 
 /** How the pool's TAPs are made: by the P4 target over gNMI (production) or by the kernel directly. */
 export interface TapBackend {
   readonly kind: "gnmi" | "kernel";
-  /** Create `names` in order (the first one first: the data plane sends ARP to port 0). */
-  create(names: readonly string[]): Promise<void>;
+  /**
+   * May a TAP whose kernel side is gone (lost) be made again while the datapath runs? gnmi: never
+   * (every port leaf is one-time in P4-OVS 22.07 until ovs-vswitchd restarts); kernel: yes.
+   */
+  readonly recreatesLost: boolean;
+  /**
+   * The names the backend itself says are made. gnmi: read back from the target (port-type set);
+   * null: the backend cannot tell (kernel: the pool decides from its records of this generation).
+   */
+  configured(names: readonly string[]): Promise<Set<string> | null>;
+  /**
+   * Make `names` in order (the first one first: the data plane sends ARP to port 0), calling
+   * hooks.sending before and hooks.done after, so the caller records them ahead of time.
+   */
+  create(names: readonly string[], hooks: CreateHooks): Promise<void>;
   /** Remove `names`; a backend that cannot says why. */
   remove(names: readonly string[]): Promise<void>;
   /** True when the kernel shows `link` as made by this backend even without a record (its link group). */
   owns?(link: LinkInfo): boolean;
+  /** The generation a record of this backend must carry to count (kernel); null: not used (gnmi). */
+  generation(): string | null;
 }
 
 /** `ip -batch -` into a link group: one process for the whole pool (DESIGN.md §5). */
 export class KernelTapBackend implements TapBackend {
   readonly kind = "kernel";
+  readonly recreatesLost = true;
   constructor(
     private readonly netns: string | null,
     private readonly group: number,
   ) {}
-  create(names: readonly string[]): Promise<void> {
-    return createTaps(this.netns, names, this.group);
+  async configured(): Promise<null> {
+    return null;
+  }
+  async create(names: readonly string[], hooks: CreateHooks): Promise<void> {
+    hooks.sending?.(names);
+    await createTaps(this.netns, names, this.group);
+    hooks.done?.(names);
   }
   remove(names: readonly string[]): Promise<void> {
     return deleteTaps(this.netns, names);
@@ -31,34 +57,29 @@ export class KernelTapBackend implements TapBackend {
   owns(link: LinkInfo): boolean {
     return link.group === this.group;
   }
+  generation(): string {
+    return kernelGeneration(this.netns);
+  }
 }
 
 /**
- * DPDK TAP ports created by the P4 target, as `gnmi-cli set "device:virtual-device,name:X,..."`
- * does. A port the target already has (ALREADY_EXISTS: e.g. a retried Set it had applied) counts
- * as created: the kernel listing is what decides readiness.
+ * DPDK TAP ports created by the P4 target, with gnmi-cli's leaves and values, in name order, one
+ * SetRequest at a time (GnmiClient.createPool: read back after any error, never a leaf twice).
  */
 export class GnmiTapBackend implements TapBackend {
   readonly kind = "gnmi";
+  readonly recreatesLost = false;
   constructor(
     private readonly client: GnmiClient,
     private readonly port: TapPortOptions,
-    private readonly concurrency: number = DEFAULT_POOL_CONCURRENCY,
+    private readonly batch: SetBatch = DEFAULT_SET_BATCH,
   ) {}
-  async create(names: readonly string[]): Promise<void> {
-    try {
-      await this.client.createPool(names, this.concurrency, this.port);
-    } catch (err) {
-      if (grpcCode(err) !== grpc.status.ALREADY_EXISTS) throw err;
-      // One port existed: create the others one by one, tolerating the ones that exist.
-      for (const n of names) {
-        try {
-          await this.client.createTapPort(n, this.port);
-        } catch (e) {
-          if (grpcCode(e) !== grpc.status.ALREADY_EXISTS) throw e;
-        }
-      }
-    }
+  async configured(names: readonly string[]): Promise<Set<string>> {
+    const ports = await this.client.readPorts(names);
+    return new Set(ports.filter((p) => p.complete).map((p) => p.name));
+  }
+  create(names: readonly string[], hooks: CreateHooks): Promise<void> {
+    return this.client.createPool(names, this.batch, { ...this.port, hooks });
   }
   async remove(): Promise<void> {
     // P4-OVS 22.07 has no port deletion over gNMI: its TAPs go away with ovs-vswitchd.
@@ -69,5 +90,8 @@ export class GnmiTapBackend implements TapBackend {
       ),
       { statusCode: 409 },
     );
+  }
+  generation(): null {
+    return null;
   }
 }

@@ -6,8 +6,10 @@ import {
   noProcessDetails,
   type Probe,
 } from "../engine/component";
+import type { CreateHooks } from "../host/gnmi-client";
 import { type LinkInfo, listLinks } from "../host/links";
-import type { StateStore } from "../state/store";
+import { type FoundTap, findTapsByMac, netnsExists } from "../host/tap-locator";
+import type { StateStore, TapPlacement, TapRecord } from "../state/store";
 import type { TapBackend } from "./tap-backends";
 
 export interface TapPoolOptions {
@@ -20,23 +22,79 @@ export interface TapPoolOptions {
   store: StateStore | null;
   dependsOn: string[];
   log: Logger;
+  /** An event when fewer pool TAPs than this are available (0: never). */
+  lowWatermark?: number;
 }
 
 /**
- * The TAP pool P4TAP_0..N-1. Ready when every TAP exists in the kernel, checked with ONE link
- * listing (not a process per TAP). start() creates what is missing (all of it after the target
- * restarted: DPDK TAPs die with it); reconcile() re-creates a TAP deleted behind our back.
+ * Where one TAP of the pool is:
+ * - available: in the datapath's namespace under its pool name, for the CNI agent to take;
+ * - host: port 0, the host interface's (renamed TAP_0 by the host-interface component);
+ * - in-use: made, and moved out of the datapath's namespace (a pod has it), or renamed there;
+ * - lost: made (configured in the target), its kernel side gone (deleted, or died with a pod's
+ *   netns); a gNMI port stays configured until the target restarts and cannot be made again;
+ * - missing: not made (yet): being created, or the target lost it.
+ */
+export type TapState = "available" | "host" | "in-use" | "lost" | "missing";
+
+export interface TapView {
+  /** The pool name, P4TAP_<index>. */
+  name: string;
+  index: number;
+  state: TapState;
+  /** Its kernel name now (TAP_0, eth0 in a pod), null when not found. */
+  kernelName: string | null;
+  /** The named namespace holding it; null: the host's own namespace, or not known. */
+  netns: string | null;
+  ifindex: number | null;
+  mac: string | null;
+  operState: string | null;
+  createdByUs: boolean;
+  backend: string;
+}
+
+export interface TapCounts {
+  available: number;
+  inUse: number;
+  lost: number;
+  missing: number;
+  host: number;
+}
+
+/**
+ * The TAP pool P4TAP_0..N-1, made in name order (P4-OVS numbers ports in the order they are added,
+ * the infra manager takes the number from the name).
+ *
+ * Ready when the backend has made every port: gNMI, the target reads port-type back as set for each
+ * (one GetRequest); kernel, every TAP has a record of this kernel generation. NOT "every name is in
+ * the datapath's namespace": the CNI agent moves TAPs into pods (in use). A TAP that left is never
+ * made again while the target runs (gNMI: every port leaf is one-time until ovs-vswitchd restarts);
+ * only a target restart, which takes every port with it, makes the pool whole again, in order. The
+ * kernel backend makes a lost TAP (gone from every namespace) again: kernel TAPs have no one-time
+ * configuration, and nothing else would give it back.
+ *
+ * Records are written ahead: "creating" before a TAP is made, "created" once it is; TAPs of the pool
+ * found made without a record are recorded at start.
  */
 export class TapPool implements Component {
   readonly name = "taps";
-  readonly readiness = "every TAP of the pool to exist in the kernel";
+  readonly readiness: string;
   readonly dependsOn: string[];
   private signals: ComponentSignals | null = null;
   private count: number;
+  private snapshot: TapView[] = [];
+  private below = false;
+  /** Where TAPs that left were found, so a routine look does not list every namespace again. */
+  private readonly located = new Map<string, FoundTap>();
+  private surveying: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: TapPoolOptions) {
     this.dependsOn = opts.dependsOn;
     this.count = opts.count;
+    this.readiness =
+      opts.backend.kind === "gnmi"
+        ? "the P4 target to have every port of the pool"
+        : "every TAP of the pool to be made in this kernel generation";
   }
 
   attach(signals: ComponentSignals): void {
@@ -56,42 +114,93 @@ export class TapPool implements Component {
   }
 
   async start(): Promise<void> {
+    const b = this.opts.backend;
     const links = await listLinks(this.opts.netns);
     await this.removeStale(links);
-    const missing = this.missing(links);
-    if (missing.length > 0) await this.create(missing);
+    const names = this.names();
+    const records = this.records();
+    const made = await this.madeNow(names, records, links);
+    // Made without a record (a daemon killed between the Set and its record, or a database lost):
+    // ours from now on.
+    const unrecorded = names.filter((n) => made.has(n) && !records.has(n));
+    if (unrecorded.length > 0) {
+      this.opts.store?.recordTaps(unrecorded, b.kind, "created", b.generation());
+      this.opts.log.info({ component: this.name, names: unrecorded }, "recorded TAPs found without a record");
+    }
+    const ahead = names.filter((n) => made.has(n) && records.get(n)?.state === "creating");
+    if (ahead.length > 0) this.opts.store?.confirmTaps(ahead, b.kind);
+    // Recorded as made, not made now: the target restarted (or the kernel generation changed) and
+    // every port died with it, also those pods had.
+    const died = names.filter((n) => !made.has(n) && records.get(n)?.state === "created");
+    const podsLost = died.filter((n) => {
+      const p = records.get(n)?.placement;
+      return p === "in-use" || p === "lost";
+    });
+    const missing = names.filter((n) => !made.has(n));
+    if (missing.length > 0) await this.create(b.kind === "gnmi" ? names : missing);
+    if (died.length > 0) {
+      this.signals?.note(
+        this.name,
+        "restart",
+        `made the pool again in order (${names[0]}..${names.at(-1)}): ${died.length} of its ports had died with the ${b.kind === "gnmi" ? "P4 target" : "kernel generation"}`,
+      );
+    }
+    if (podsLost.length > 0) {
+      this.signals?.note(
+        this.name,
+        "warning",
+        `pods lost their TAPs ${podsLost.join(", ")}: they died with the ${b.kind === "gnmi" ? "P4 target's restart" : "previous kernel generation"}; those pods need to be recreated`,
+      );
+    }
+    for (const n of names) this.located.delete(n);
+    await this.survey(true);
   }
 
   async probe(): Promise<Probe> {
-    const missing = this.missing(await listLinks(this.opts.netns));
+    const names = this.names();
+    const made = await this.madeNow(names, this.records(), null);
+    const missing = names.filter((n) => !made.has(n));
     if (missing.length === 0) return { ready: true };
     const some = missing.slice(0, 4).join(", ") + (missing.length > 4 ? ", ..." : "");
-    return { ready: false, waitingFor: `${missing.length} of ${this.count} TAPs to exist (${some})` };
+    const what = this.opts.backend.kind === "gnmi" ? "ports to be made in the P4 target" : "TAPs to be made";
+    return { ready: false, waitingFor: `${missing.length} of ${this.count} ${what} (${some})` };
   }
 
-  /** Runs while ready: a TAP deleted by hand is created again, and the history says so. */
+  /**
+   * Runs while ready: looks where every TAP is (history gets TAPs lost and the low watermark). Makes
+   * what the backend says is not made (the target lost its ports without the engine seeing it
+   * restart), in order. The kernel backend also makes lost TAPs again; a gNMI port never.
+   */
   async reconcile(): Promise<void> {
-    const missing = this.missing(await listLinks(this.opts.netns));
-    if (missing.length === 0) return;
-    await this.create(missing);
+    const views = await this.survey(false);
+    const missing = views.filter((v) => v.state === "missing").map((v) => v.name);
+    const lost = this.opts.backend.recreatesLost
+      ? views.filter((v) => v.state === "lost").map((v) => v.name)
+      : [];
+    if (missing.length === 0 && lost.length === 0) return;
+    if (lost.length > 0) this.opts.store?.forgetTaps(lost);
+    const again = [...missing, ...lost].sort((a, b) => this.index(a) - this.index(b));
+    await this.create(this.opts.backend.kind === "gnmi" ? this.names() : again);
     this.signals?.note(
       this.name,
       "restart",
-      `re-created ${missing.join(", ")} (deleted behind the daemon's back)`,
+      `re-created ${again.join(", ")} (${lost.length > 0 ? "deleted behind the daemon's back" : "not made in the target"})`,
     );
+    await this.survey(false);
   }
 
   /** Grow or shrink the pool (shrinking removes the highest-numbered TAPs). Count is validated by the caller. */
   async resize(count: number): Promise<void> {
     if (count > this.count) {
-      const added = this.names(count).slice(this.count);
-      await this.create(added);
+      const all = this.names(count);
+      await this.create(this.opts.backend.kind === "gnmi" ? all : all.slice(this.count));
     } else if (count < this.count) {
       const removed = this.names().slice(count).reverse();
       await this.opts.backend.remove(removed);
       this.opts.store?.forgetTaps(removed);
     }
     this.count = count;
+    await this.survey(false);
   }
 
   async stop(): Promise<void> {
@@ -102,29 +211,224 @@ export class TapPool implements Component {
     const toRemove = ours.map((n) => (n === `${this.opts.prefix}0` ? zero : n)).filter((n) => present.has(n));
     if (this.opts.backend.kind === "kernel" && toRemove.length > 0) await this.opts.backend.remove(toRemove);
     this.opts.store?.forgetTaps(ours);
+    this.located.clear();
+    this.snapshot = [];
   }
 
   details(): ComponentDetails {
     return noProcessDetails();
   }
 
-  /** The pool's TAPs as the kernel shows them now, with created-by-us from the records. */
-  async list(): Promise<Array<LinkInfo & { createdByUs: boolean; backend: string }>> {
-    const links = await listLinks(this.opts.netns);
-    const ours = new Set(this.opts.store?.taps().map((t) => t.name));
-    const zero = this.index0(links);
-    // Records keep the name a TAP was created with: port 0 may show as the host interface now.
-    const recordName = (n: string) => (n === zero ? `${this.opts.prefix}0` : n);
-    const wanted = new Set(this.names().map((n, i) => (i === 0 ? zero : n)));
-    return links
-      .filter((l) => wanted.has(l.name))
-      .map((l) => ({ ...l, createdByUs: ours.has(recordName(l.name)), backend: this.opts.backend.kind }));
+  /** Every TAP of the pool and where it is now (lists namespaces to find the ones that left). */
+  list(): Promise<TapView[]> {
+    return this.survey(true);
+  }
+
+  /** Counts from the last look (start, reconcile, list): for /metrics, no work at scrape time. */
+  counts(): TapCounts {
+    const c: TapCounts = { available: 0, inUse: 0, lost: 0, missing: 0, host: 0 };
+    for (const v of this.snapshot) {
+      if (v.state === "available") c.available++;
+      else if (v.state === "in-use") c.inUse++;
+      else if (v.state === "lost") c.lost++;
+      else if (v.state === "missing") c.missing++;
+      else c.host++;
+    }
+    return c;
+  }
+
+  private index(name: string): number {
+    return Number(name.slice(this.opts.prefix.length));
+  }
+
+  private records(): Map<string, TapRecord> {
+    return new Map((this.opts.store?.taps() ?? []).map((r) => [r.name, r]));
+  }
+
+  /**
+   * The names the backend has made now. gNMI: the target's read-back. Kernel: a "created" record of
+   * this generation, or a TAP of the pool's link group in the namespace under its name.
+   */
+  private async madeNow(
+    names: readonly string[],
+    records: Map<string, TapRecord>,
+    links: LinkInfo[] | null,
+  ): Promise<Set<string>> {
+    const b = this.opts.backend;
+    const said = await b.configured(names);
+    if (said) return said;
+    const gen = b.generation();
+    const made = new Set(
+      names.filter((n) => {
+        const r = records.get(n);
+        return r?.state === "created" && r.backend === b.kind && r.generation === gen;
+      }),
+    );
+    if (links) {
+      const zero = this.index0(links);
+      const byName = new Map(links.map((l) => [l.name, l]));
+      names.forEach((n, i) => {
+        const l = byName.get(i === 0 ? zero : n);
+        if (l && (b.owns?.(l) || l.name === zero)) made.add(n);
+      });
+    }
+    return made;
   }
 
   private async create(names: string[]): Promise<void> {
-    await this.opts.backend.create(names);
-    this.opts.store?.recordTaps(names, this.opts.backend.kind);
-    this.opts.log.info({ component: this.name, count: names.length }, "created TAPs");
+    const b = this.opts.backend;
+    const store = this.opts.store;
+    const gen = b.generation();
+    const hooks: CreateHooks = {
+      sending: (ns) => store?.recordTaps(ns, b.kind, "creating", gen),
+      done: (ns) => {
+        const recs = this.records();
+        const fresh = ns.filter((n) => !recs.has(n));
+        if (fresh.length > 0) store?.recordTaps(fresh, b.kind, "created", gen);
+        store?.confirmTaps(ns, b.kind);
+      },
+      recovered: (err, progress) =>
+        this.opts.log.warn(
+          {
+            component: this.name,
+            err: err instanceof Error ? err.message : String(err),
+            complete: progress.filter((p) => p.complete).length,
+          },
+          "gNMI Set failed; read the ports back, going on from the first leaf not set",
+        ),
+    };
+    await b.create(names, hooks);
+    this.opts.log.info({ component: this.name, count: names.length }, "made TAPs");
+  }
+
+  /** One look at every TAP of the pool, one at a time (events are said once). */
+  private survey(fresh: boolean): Promise<TapView[]> {
+    const run = this.surveying.then(() => this.surveyNow(fresh));
+    this.surveying = run.catch(() => undefined);
+    return run;
+  }
+
+  private async surveyNow(fresh: boolean): Promise<TapView[]> {
+    const b = this.opts.backend;
+    const dp = this.opts.netns;
+    const links = await listLinks(dp);
+    const names = this.names();
+    const records = this.records();
+    const made = await this.madeNow(names, records, links);
+    const zero = this.index0(links);
+    const byName = new Map(links.map((l) => [l.name, l]));
+    const byMac = new Map(links.filter((l) => l.kind === "tap" && l.mac).map((l) => [l.mac as string, l]));
+    const views: TapView[] = [];
+    const away: TapView[] = [];
+    names.forEach((name, index) => {
+      const rec = records.get(name);
+      const v: TapView = {
+        name,
+        index,
+        state: "missing",
+        kernelName: null,
+        netns: null,
+        ifindex: null,
+        mac: rec?.mac ?? null,
+        operState: null,
+        createdByUs: rec !== undefined,
+        backend: b.kind,
+      };
+      views.push(v);
+      const kname = index === 0 ? zero : name;
+      const link = byName.get(kname);
+      if (link) {
+        // Port 0 is the host interface's (the host-interface component renames it): never for pods.
+        const host = index === 0 && this.opts.hostInterfaceName !== null;
+        Object.assign(v, this.at(link, dp), { state: host ? "host" : "available" });
+      } else if (made.has(name)) {
+        away.push(v);
+      }
+    });
+    const unknown: TapView[] = [];
+    for (const v of away) {
+      const renamed = v.mac ? byMac.get(v.mac) : undefined;
+      const cached = this.located.get(v.name);
+      if (renamed) Object.assign(v, this.at(renamed, dp), { state: "in-use" });
+      else if (cached && !fresh && netnsExists(cached.netns))
+        Object.assign(v, { state: "in-use", kernelName: cached.name, netns: cached.netns });
+      else unknown.push(v);
+    }
+    const macs = new Set(unknown.flatMap((v) => (v.mac ? [v.mac] : [])));
+    const found = macs.size > 0 ? await findTapsByMac(macs, dp) : new Map<string, FoundTap>();
+    for (const v of unknown) {
+      const f = v.mac ? found.get(v.mac) : undefined;
+      if (f) {
+        this.located.set(v.name, f);
+        Object.assign(v, {
+          state: "in-use",
+          kernelName: f.name,
+          netns: f.netns,
+          ifindex: f.ifindex,
+          operState: f.operState,
+        });
+      } else {
+        this.located.delete(v.name);
+        // Without the MAC it had here (made and taken before this daemon ever saw it) it cannot be
+        // looked for: in use somewhere, not lost.
+        v.state = v.mac ? "lost" : "in-use";
+      }
+    }
+    this.remember(views, records);
+    this.snapshot = views;
+    this.watermark(views);
+    return views;
+  }
+
+  private at(link: LinkInfo, netns: string | null): Partial<TapView> {
+    return {
+      kernelName: link.name,
+      netns,
+      ifindex: link.ifindex,
+      mac: link.mac,
+      operState: link.operState,
+    };
+  }
+
+  /** Persist where TAPs are (the next daemon names the TAPs pods lose to a target restart); say losses. */
+  private remember(views: TapView[], records: Map<string, TapRecord>): void {
+    const changed: TapPlacement[] = [];
+    const lost: TapView[] = [];
+    for (const v of views) {
+      const r = records.get(v.name);
+      if (!r || v.state === "missing") continue;
+      const mac = v.state === "available" || v.state === "host" ? v.mac : null;
+      if (r.placement !== v.state || r.netns !== v.netns || (mac !== null && mac !== r.mac)) {
+        changed.push({ name: v.name, mac, placement: v.state, netns: v.netns });
+        if (v.state === "lost") lost.push({ ...v, netns: r.netns });
+      }
+    }
+    if (changed.length > 0) this.opts.store?.saveTapPlacements(changed);
+    if (lost.length > 0) {
+      const words = lost.map((v) => (v.netns ? `${v.name} (was in netns ${v.netns})` : v.name)).join(", ");
+      const after =
+        this.opts.backend.kind === "gnmi"
+          ? "its port stays configured in the P4 target and cannot be made again until the target restarts"
+          : "it is made again";
+      this.signals?.note(this.name, "warning", `lost ${words}: the kernel side is gone; ${after}`);
+    }
+  }
+
+  private watermark(views: TapView[]): void {
+    const mark = this.opts.lowWatermark ?? 0;
+    const available = views.filter((v) => v.state === "available").length;
+    const below = available < mark;
+    if (below === this.below) return;
+    this.below = below;
+    const inUse = views.filter((v) => v.state === "in-use").length;
+    const lost = views.filter((v) => v.state === "lost").length;
+    this.signals?.note(
+      this.name,
+      below ? "warning" : "restart",
+      below
+        ? `available TAPs fell below taps.lowWatermark (${mark}): ${available} available, ${inUse} in use, ${lost} lost of ${this.count}`
+        : `available TAPs back at taps.lowWatermark (${mark}) or above: ${available} available of ${this.count}`,
+    );
   }
 
   /**
@@ -160,11 +464,5 @@ export class TapPool implements Component {
     const first = `${this.opts.prefix}0`;
     const hi = this.opts.hostInterfaceName;
     return hi && !links.some((l) => l.name === first) && links.some((l) => l.name === hi) ? hi : first;
-  }
-
-  private missing(links: LinkInfo[]): string[] {
-    const present = new Set(links.map((l) => l.name));
-    const zero = this.index0(links);
-    return this.names().filter((n, i) => !present.has(i === 0 ? zero : n));
   }
 }

@@ -21,6 +21,9 @@ export const TAPS_LIMIT = 65536;
 /** taps.max when not configured: the pool ports a stock P4-OVS 22.07 chassis config holds. */
 export const DEFAULT_TAPS_MAX = 32;
 
+const SET_BATCH_ALLOWED =
+  'ports per gNMI SetRequest while the pool is made, an integer from 1 to 1024, or "leaf" (one update per request, as gnmi-cli sends them)';
+
 const positiveInt = (def: number, description = "a positive integer (milliseconds)") => ({
   type: "integer",
   minimum: 1,
@@ -283,6 +286,22 @@ export const configSchema = {
         },
         pipelineName: name("the gNMI pipeline-name leaf of each port", "pipe"),
         mempoolName: name("the gNMI mempool-name leaf of each port", "MEMPOOL0"),
+        setBatch: {
+          // Each branch carries the description: a bad value is reported through a branch's error.
+          oneOf: [
+            { type: "integer", minimum: 1, maximum: 1024, description: SET_BATCH_ALLOWED },
+            { type: "string", const: "leaf", description: SET_BATCH_ALLOWED },
+          ],
+          default: 16,
+          description: SET_BATCH_ALLOWED,
+        },
+        lowWatermark: {
+          type: "integer",
+          minimum: 0,
+          maximum: TAPS_LIMIT,
+          default: 2,
+          description: "an integer from 0 (no event) to 65536: an event when fewer pool TAPs are available",
+        },
       },
     },
     target: {

@@ -111,6 +111,10 @@ export interface TapsConfig {
   mtu: number;
   pipelineName: string;
   mempoolName: string;
+  /** Ports per gNMI SetRequest while creating the pool (4 leaves each), or "leaf": gnmi-cli's one update per request. */
+  setBatch: number | "leaf";
+  /** An event when fewer pool TAPs than this are available for pods (0: never). */
+  lowWatermark: number;
 }
 
 export interface HostConfig {

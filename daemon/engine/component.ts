@@ -130,7 +130,9 @@ export type EventKind =
   | "error"
   | "phase"
   | "job"
-  | "job-step";
+  | "job-step"
+  /** Something an admin should look at that is not a failure (the TAP pool running low, TAPs lost). */
+  | "warning";
 
 /**
  * What the API may ask of the engine. The API reads state and asks; it never touches the host.

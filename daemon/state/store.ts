@@ -132,6 +132,24 @@ export interface TapRecord {
   name: string;
   backend: "gnmi" | "kernel";
   createdAt: string;
+  /** Written ahead: "creating" before the TAP (or port) is made, "created" once it is. */
+  state: "creating" | "created";
+  /** Kernel backend: the kernel generation it was made in (boot and datapath namespace); else null. */
+  generation: string | null;
+  /** Its MAC in the datapath namespace, once seen there (finds it again after a move and rename). */
+  mac: string | null;
+  /** Where it was last seen: available, in-use, lost, host; null before the first look. */
+  placement: string | null;
+  /** The named namespace holding it when in use, if known. */
+  netns: string | null;
+}
+
+/** What the pool last saw of one TAP (StateStore.saveTapPlacement). */
+export interface TapPlacement {
+  name: string;
+  mac: string | null;
+  placement: string;
+  netns: string | null;
 }
 
 const JOB_COLS = "id, kind, state, created_at, updated_at, message";
@@ -194,10 +212,21 @@ function prepare(db: Database.Database) {
     setDesired: db.prepare<[string, string]>(
       "INSERT INTO desired (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     ),
-    recordTap: db.prepare<[string, string, string]>(
-      "INSERT INTO taps (name, backend, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET backend = excluded.backend",
+    recordTap: db.prepare<[string, string, string, string, string | null]>(
+      `INSERT INTO taps (name, backend, created_at, state, generation) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET backend = excluded.backend, created_at = excluded.created_at,
+         state = excluded.state, generation = excluded.generation, mac = NULL, placement = NULL, netns = NULL`,
     ),
-    taps: db.prepare<[], TapRecord>("SELECT name, backend, created_at AS createdAt FROM taps ORDER BY name"),
+    confirmTap: db.prepare<[string, string]>(
+      "UPDATE taps SET state = 'created' WHERE name = ? AND backend = ?",
+    ),
+    placeTap: db.prepare<[string | null, string, string | null, string]>(
+      "UPDATE taps SET mac = COALESCE(?, mac), placement = ?, netns = ? WHERE name = ?",
+    ),
+    taps: db.prepare<[], TapRecord>(
+      `SELECT name, backend, created_at AS createdAt, state, generation, mac, placement, netns
+       FROM taps ORDER BY name`,
+    ),
     forgetTap: db.prepare<[string]>("DELETE FROM taps WHERE name = ?"),
     steps: db.prepare<[number], StepRow>(
       "SELECT idx, name, state, message, started_at, finished_at FROM job_steps WHERE job_id = ? ORDER BY idx",
@@ -472,10 +501,33 @@ export class StateStore {
 
   // ---- taps ----------------------------------------------------------------------------------
 
-  recordTaps(names: readonly string[], backend: TapRecord["backend"]): void {
+  /**
+   * Record TAPs (a fresh record: MAC and placement cleared). Write-ahead: "creating" before they are
+   * made, then confirmTaps; TAPs found made without a record are recorded "created" directly.
+   */
+  recordTaps(
+    names: readonly string[],
+    backend: TapRecord["backend"],
+    state: TapRecord["state"] = "created",
+    generation: string | null = null,
+  ): void {
     const at = now();
     this.tx(() => {
-      for (const n of names) this.q.recordTap.run(n, backend, at);
+      for (const n of names) this.q.recordTap.run(n, backend, at, state, generation);
+    });
+  }
+
+  /** The TAPs are made: "creating" becomes "created". */
+  confirmTaps(names: readonly string[], backend: TapRecord["backend"]): void {
+    this.tx(() => {
+      for (const n of names) this.q.confirmTap.run(n, backend);
+    });
+  }
+
+  /** Where the pool last saw these TAPs (a null MAC keeps the recorded one). */
+  saveTapPlacements(places: readonly TapPlacement[]): void {
+    this.tx(() => {
+      for (const p of places) this.q.placeTap.run(p.mac, p.placement, p.netns, p.name);
     });
   }
 

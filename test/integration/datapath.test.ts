@@ -68,10 +68,24 @@ describe("datapath: TAP pool over gNMI, TAP_0, ARP proxy", () => {
 
     const g = await d.http("GET", "/v1/taps");
     assert.equal(g.status, 200);
-    const body = g.body as { count: number; backend: string; taps: { name: string; createdByUs: boolean }[] };
+    const body = g.body as {
+      count: number;
+      backend: string;
+      counts: Record<string, number>;
+      taps: { name: string; kernelName: string; state: string; createdByUs: boolean }[];
+    };
     assert.equal(body.count, 8);
     assert.equal(body.backend, "gnmi");
-    assert.deepEqual(body.taps.map((t) => t.name).sort(), pool(8));
+    assert.deepEqual(
+      body.taps.map((t) => t.name),
+      Array.from({ length: 8 }, (_, i) => `P4TAP_${i}`),
+    );
+    assert.deepEqual(body.taps.map((t) => t.kernelName).sort(), pool(8));
+    assert.deepEqual(
+      body.taps.map((t) => t.state),
+      ["host", ...Array(7).fill("available")],
+    );
+    assert.deepEqual(body.counts, { available: 7, inUse: 0, lost: 0, missing: 0, host: 1 });
     assert.ok(body.taps.every((t) => t.createdByUs));
 
     // Bad counts: 400 naming the allowed values, the kernel unchanged.
@@ -90,11 +104,18 @@ describe("datapath: TAP pool over gNMI, TAP_0, ARP proxy", () => {
     assert.match((shrink.body as { message: string }).message, /no port deletion over gNMI/);
     assert.deepEqual(await taps(ns), pool(16), "nothing changed");
 
-    // Deleted behind the daemon's back: re-created, and an event says so.
+    // Deleted behind the daemon's back: lost. Its port stays configured in the target (every leaf
+    // is one-time in P4-OVS 22.07), so it is NOT made again while the target runs; an event says so.
     execFileSync("ip", ["-n", ns, "link", "del", "P4TAP_3"]);
-    await until("P4TAP_3 re-created", async () => (await taps(ns)).includes("P4TAP_3"));
-    const evs = (await d.http("GET", "/v1/events?limit=1000")).body as { events: NodeEvent[] };
-    assert.ok(evs.events.some((e) => e.component === "taps" && /re-created P4TAP_3/.test(e.message)));
+    const lostEvent = (e: NodeEvent) =>
+      e.component === "taps" && /^lost P4TAP_3: the kernel side is gone/.test(e.message);
+    await until("P4TAP_3 lost", async () =>
+      ((await d.http("GET", "/v1/events?limit=1000")).body as { events: NodeEvent[] }).events.some(lostEvent),
+    );
+    const afterLoss = (await d.http("GET", "/v1/taps")).body as { taps: { name: string; state: string }[] };
+    assert.equal(afterLoss.taps.find((t) => t.name === "P4TAP_3")?.state, "lost");
+    assert.ok(!(await taps(ns)).includes("P4TAP_3"), "not made again");
+    assert.equal((await d.http("GET", "/v1/ready")).status, 200, "a lost TAP leaves the node ready");
 
     // TAP_0's address removed by hand: restored.
     execFileSync("ip", ["-n", ns, "addr", "flush", "dev", "TAP_0"]);

@@ -1,34 +1,49 @@
 /**
- * P4 target simulator: a stand-in for P4-OVS's gNMI (port config) and P4Runtime services, which
- * cannot run here. It follows the real protocol and P4-OVS 22.07's observable behaviour:
+ * P4 target simulator: a stand-in for P4-OVS 22.07's gNMI (port config) and P4Runtime services,
+ * which cannot run here. It follows the real protocol and P4-OVS's observable behaviour, read from
+ * ipdk-io/ovs tag v22.07 (a0a623af26347d9fc441c35cd1126a12e75d8d97); every rule cites its file.
  *
- *   node dist/test/sim/p4-target-sim.js --gnmi 127.0.0.1:9339 --p4rt 127.0.0.1:9559 [--netns NAME]
+ *   node dist/test/sim/p4-target-sim.js [--gnmi ADDR] [--p4rt ADDR] [--netns NAME]
+ *        [--chassis-config PATH] [--ports-file PATH] [--ports-poll-ms MS]
+ *
+ * --gnmi ADDR, --p4rt ADDR  listen addresses (default 127.0.0.1:9339 and 127.0.0.1:9559).
+ * --netns NAME              make the TAPs in that network namespace (gRPC stays in ours).
+ * --chassis-config PATH     the Stratum chassis config, protobuf text as
+ *                           /usr/share/stratum/dpdk_port_config.pb.txt: only its singleton_ports
+ *                           names have gNMI tree nodes (yang_parse_tree.cc ProcessPushedConfig);
+ *                           Sets for other names get INVALID_ARGUMENT "The path (...) is
+ *                           unsupported!". A missing file: no port at all, Get FAILED_PRECONDITION
+ *                           (config_monitoring_service.cc PushSavedChassisConfig / DoGet); a file
+ *                           that does not parse: exit 2.
+ *                           Without --chassis-config: every port name has a tree node (tests of
+ *                           other rules only).
+ * --ports-file PATH         JSON {"ports":[{"name":"P4TAP_0","port":0,"kernel":"TAP_0"|null}]}:
+ *                           the ports in the order they were added with their data-plane numbers
+ *                           and the TAP's current kernel name (renamed, moved to another netns:
+ *                           its new name; deleted or died with its netns: null). Rewritten
+ *                           atomically (temp file + rename) before answering a Set that added a
+ *                           port, and when a kernel name changes (looked at every --ports-poll-ms,
+ *                           default 250).
  *
  * Prints `listening` on stdout once both servers are bound.
  *
- * gNMI (service gnmi.gNMI):
- * - Set: every update/replace must be `/interfaces/virtual-interface[name=X]/config/<leaf>` (the
- *   prefix, if any, is prepended). Leaves are the P4-OVS config leaves; mtu, queues and
- *   qemu-socket-port take int_val (gnmi-cli sends whole numbers that way), mtu within
- *   [MTU_MIN, MTU_MAX]; the others string_val. X must be a valid Linux interface name (1..15
- *   bytes, no "/", ":", whitespace, not "." or ".."). Anything else: INVALID_ARGUMENT naming what
- *   is wrong, and nothing of that SetRequest is applied. Deletes: UNIMPLEMENTED (P4-OVS 22.07 has
- *   no port deletion over gNMI).
- * - Setting port-type TAP on a port that has pipeline-name, mempool-name and mtu creates a REAL
- *   kernel TAP named X (MTU set from the leaf) before the Set is answered; missing leaves:
- *   FAILED_PRECONDITION; a port whose TAP still exists (under any name: P4TAP_0 renamed TAP_0
- *   is still port P4TAP_0): ALREADY_EXISTS. A port whose TAP was deleted behind the target's back
- *   is created again by the next port-type set.
- * - Get: paths to a leaf, to a port's config, to a port, or to /interfaces (name=* allowed)
- *   answer the recorded config leaves; an unknown port or leaf: NOT_FOUND.
+ * gNMI (service gnmi.gNMI), see gnmi-target.ts for the rules and their sources:
+ * - Set (DoSet): one SetRequest at a time (config_lock_); deletes, then replaces, then updates, in
+ *   order; the first failure ends the request with its error and what came before stays applied.
+ *   The prefix is not applied to the paths. Tree lookup as FindNodeOrNull.
+ * - Config leaves are one-time (ValidateOnetimeConfig): "<leaf> is either already set (or) the PORT
+ *   is already configured". port-type TAP adds the port (ValidateAndAdd; missing pipeline-name,
+ *   mempool-name, mtu take pipe, MEMPOOL0, 1500): a REAL kernel TAP named as the port, before the
+ *   Set is answered, and the next data-plane port number (0, 1, ... in the order ports are added).
+ *   A port whose TAP is gone stays configured: it is not made again until this process restarts.
+ * - Get (DoGet): encoding PROTO only; any tree node; config leaves answer what their last
+ *   successful Set sent ("" / 0 before); config/tdi-portin-id and tdi-portout-id answer the port
+ *   number (uint_val; 0 before the port is added).
  * - Capabilities: gNMI 0.7.0, PROTO encoding.
  *
- * TAPs live and die with this process, as DPDK TAPs do with ovs-vswitchd: they are created
- * non-persistent (TUNSETIFF on /dev/net/tun, without TUNSETPERSIST) by a small helper process
- * (python3, since Node cannot ioctl) that holds their file descriptors. The helper reads requests
- * on a pipe from this process and exits when the pipe closes, so the kernel destroys every TAP when
- * this process exits for any reason, SIGKILL included (also a TAP renamed since, e.g. TAP_0).
- * SIGTERM/SIGINT close the servers, wait for the helper to exit (TAPs gone), then exit 0.
+ * TAPs live and die with this process, as DPDK TAPs do with ovs-vswitchd (tap-helper.ts): a python3
+ * helper holds them open, non-persistent; SIGTERM/SIGINT close the servers, wait for the helper to
+ * exit (TAPs gone), then exit 0; SIGKILL loses nothing either (the helper's pipe closes).
  *
  * P4Runtime (service p4.v1.P4Runtime), as P4-OVS's p4_service.cc answers:
  * - StreamChannel arbitration: device_id 0 or election_id 0: INVALID_ARGUMENT; the device id of a
@@ -45,475 +60,12 @@
  *   The P4Info is kept only as far as our p4info.proto subset decodes it (pkg_info).
  * - Capabilities: p4runtime_api_version 1.3.0.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { createInterface } from "node:readline";
+import { existsSync, readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { loadProto, lookup } from "../../daemon/host/grpc-channel";
-
-export const MTU_MIN = 64;
-export const MTU_MAX = 9000;
-
-const INT_LEAVES = new Set(["mtu", "queues", "qemu-socket-port"]);
-const STRING_LEAVES = new Set([
-  "pipeline-name",
-  "mempool-name",
-  "port-type",
-  "device-type",
-  "host-name",
-  "socket-path",
-  "control-port",
-  "pci-bdf",
-  "packet-dir",
-  "qemu-socket-ip",
-  "qemu-hotplug-mode",
-  "qemu-vm-mac-address",
-  "qemu-vm-netdev-id",
-  "qemu-vm-chardev-id",
-  "qemu-vm-device-id",
-  "native-socket-path",
-]);
-const TAP_REQUIRED = ["pipeline-name", "mempool-name", "mtu"];
-const PORT_TYPES = new Set(["TAP", "LINK", "VHOST", "SOURCE", "SINK"]);
-
-// ---- helper process holding the TAP file descriptors -------------------------------------------
-
-const TAP_HELPER = String.raw`
-import sys, os, fcntl, struct, socket, resource, subprocess
-TUNSETIFF = 0x400454ca
-TUNGETIFF = 0x800454d2
-SIOCSIFMTU = 0x8922
-IFF_TAP = 0x0002
-IFF_NO_PI = 0x1000
-try:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-except Exception:
-    pass
-sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-fds = {}
-def ifindex(name):
-    try:
-        return socket.if_nametoindex(name)
-    except OSError:
-        return 0
-out = sys.stdout
-# Tell the simulator we can take requests: it serves gNMI only after this, so the first port-type
-# Set does not wait for python3 to start (~50-150 ms here), which a real target never does.
-out.write("ready\n")
-out.flush()
-while True:
-    line = sys.stdin.readline()
-    if not line:
-        break
-    parts = line.split()
-    if not parts:
-        continue
-    op = parts[0]
-    name = parts[1] if len(parts) > 1 else ""
-    try:
-        if op == "add":
-            mtu = int(parts[2])
-            if ifindex(name):
-                raise OSError(17, "an interface named %s already exists" % name)
-            fd = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC)
-            try:
-                fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH22x", name.encode(), IFF_TAP | IFF_NO_PI))
-                fcntl.ioctl(sock, SIOCSIFMTU, struct.pack("16si20x", name.encode(), mtu))
-            except Exception:
-                os.close(fd)
-                raise
-            old = fds.pop(name, None)
-            if old is not None:
-                os.close(old)
-            fds[name] = fd
-            out.write("ok %s %d\n" % (name, ifindex(name)))
-        elif op == "alive":
-            # The TAP we made for port NAME, if it still exists: its current name (it may have
-            # been renamed, e.g. to TAP_0), else "-" (deleted behind our back, or never made).
-            cur = "-"
-            fd = fds.get(name)
-            if fd is not None:
-                try:
-                    ifr = fcntl.ioctl(fd, TUNGETIFF, bytes(40))
-                    cur = ifr[:16].split(b"\0", 1)[0].decode() or "-"
-                except OSError:
-                    pass
-            out.write("ok %s %s\n" % (name, cur))
-        else:
-            raise OSError(22, "unknown op " + op)
-    except OSError as e:
-        out.write("err %s %s\n" % (name, e.strerror or str(e)))
-    except Exception as e:
-        out.write("err %s %s\n" % (name, str(e)))
-    out.flush()
-# Our end of the pipe closed (the simulator stopped or died): remove every TAP. Closing the fds
-# alone would do it, one unregister (with its RCU wait, ~15 ms) per TAP; deleting them as one link
-# group first lets the kernel unregister them in one batch. Names are read back from the fds, so
-# TAPs renamed since (TAP_0) are included.
-names = []
-for fd in fds.values():
-    try:
-        ifr = fcntl.ioctl(fd, TUNGETIFF, bytes(40))
-        names.append(ifr[:16].split(b"\0", 1)[0].decode())
-    except OSError:
-        pass
-if names:
-    group = 0x7E000000 | (os.getpid() & 0xFFFFFF)
-    script = "".join("link set dev %s group %d\n" % (n, group) for n in names)
-    script += "link del group %d\n" % group
-    try:
-        subprocess.run(["ip", "-force", "-batch", "-"], input=script.encode(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
-    except Exception:
-        pass
-for fd in fds.values():
-    os.close(fd)
-`;
-
-class TapHelper {
-  private readonly child: ChildProcess;
-  private readonly waiting: { resolve: (line: string) => void; reject: (e: Error) => void }[] = [];
-  private exited = false;
-  readonly done: Promise<void>;
-  /** Resolves when the helper said `ready`; rejects if it exits before. */
-  readonly ready: Promise<void>;
-  private onReady: (() => void) | null = null;
-
-  constructor(netns?: string) {
-    const argv = ["python3", "-u", "-c", TAP_HELPER];
-    const [file, ...args] = netns ? ["ip", "netns", "exec", netns, ...argv] : argv;
-    this.child = spawn(file as string, args, { stdio: ["pipe", "pipe", "inherit"] });
-    this.done = new Promise((resolve) => {
-      this.child.on("exit", () => {
-        this.exited = true;
-        for (const w of this.waiting.splice(0)) w.reject(new Error("TAP helper exited"));
-        resolve();
-      });
-      this.child.on("error", (err) => {
-        process.stderr.write(`p4-target-sim: cannot run the TAP helper (python3): ${err.message}\n`);
-        this.exited = true;
-        for (const w of this.waiting.splice(0)) w.reject(err);
-        resolve();
-      });
-    });
-    this.ready = new Promise<void>((resolve, reject) => {
-      this.onReady = resolve;
-      void this.done.then(() => reject(new Error("the TAP helper (python3) exited before it was ready")));
-    });
-    this.ready.catch(() => undefined); // the caller awaits it; never an unhandled rejection
-    if (this.child.stdout) {
-      createInterface({ input: this.child.stdout }).on("line", (line) => {
-        if (this.onReady) {
-          // The helper's first line is its `ready`.
-          this.onReady();
-          this.onReady = null;
-          return;
-        }
-        this.waiting.shift()?.resolve(line);
-      });
-    }
-  }
-
-  private request(line: string): Promise<string> {
-    if (this.exited || !this.child.stdin) return Promise.reject(new Error("TAP helper is not running"));
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ resolve, reject });
-      this.child.stdin?.write(`${line}\n`);
-    });
-  }
-
-  /** Create a non-persistent TAP; resolves with its ifindex. */
-  async add(name: string, mtu: number): Promise<number> {
-    const r = await this.request(`add ${name} ${mtu}`);
-    const m = /^ok \S+ (\d+)$/.exec(r);
-    if (!m) throw new Error(r.replace(/^err \S+ /, ""));
-    return Number(m[1]);
-  }
-
-  /** The current kernel name of the TAP made for port `name`, if it still exists. */
-  async alive(name: string): Promise<string | undefined> {
-    const r = await this.request(`alive ${name}`);
-    const m = /^ok \S+ (\S+)$/.exec(r);
-    return m && m[1] !== "-" ? m[1] : undefined;
-  }
-
-  /** Close the pipe: the helper exits and the kernel removes every TAP it held. */
-  async stop(): Promise<void> {
-    this.child.stdin?.end();
-    const t = setTimeout(() => this.child.kill("SIGKILL"), 3000);
-    await this.done;
-    clearTimeout(t);
-  }
-}
-
-// ---- gNMI --------------------------------------------------------------------------------------
-
-interface WireElem {
-  name?: string;
-  key?: Record<string, string>;
-}
-interface WirePath {
-  elem?: WireElem[];
-  element?: string[];
-}
-interface WireVal {
-  value?: string;
-  string_val?: string;
-  int_val?: string;
-  uint_val?: string;
-  bool_val?: boolean;
-}
-interface WireUpdate {
-  path?: WirePath;
-  val?: WireVal;
-}
-
-type LeafValue = string | number;
-
-interface Port {
-  leaves: Map<string, LeafValue>;
-  tap: boolean;
-}
-
-function fail(code: grpc.status, details: string): grpc.ServiceError {
-  return Object.assign(new Error(details), {
-    code,
-    details,
-    metadata: new grpc.Metadata(),
-  }) as grpc.ServiceError;
-}
-
-/** Linux's dev_valid_name(): 1..15 bytes, not "." or "..", no "/", ":" or whitespace. */
-export function validIfName(name: string): boolean {
-  return (
-    name.length > 0 &&
-    Buffer.byteLength(name) <= 15 &&
-    name !== "." &&
-    name !== ".." &&
-    !/[/:\s]/.test(name) &&
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
-    !/[\x00-\x1f\x7f]/.test(name)
-  );
-}
-
-function showPath(elems: WireElem[]): string {
-  return (
-    elems
-      .map(
-        (e) =>
-          `/${e.name ?? ""}${Object.entries(e.key ?? {})
-            .map(([k, v]) => `[${k}=${v}]`)
-            .join("")}`,
-      )
-      .join("") || "/"
-  );
-}
-
-function fullPath(prefix: WirePath | undefined, path: WirePath | undefined): WireElem[] {
-  if ((prefix?.element?.length ?? 0) > 0 || (path?.element?.length ?? 0) > 0) {
-    throw fail(grpc.status.INVALID_ARGUMENT, "deprecated Path.element is not supported; use Path.elem");
-  }
-  return [...(prefix?.elem ?? []), ...(path?.elem ?? [])];
-}
-
-function noKeys(e: WireElem): boolean {
-  return Object.keys(e.key ?? {}).length === 0;
-}
-
-/** Validate one update; returns the port name, leaf and value. Throws INVALID_ARGUMENT. */
-function parseUpdate(
-  prefix: WirePath | undefined,
-  u: WireUpdate,
-): { port: string; leaf: string; value: LeafValue } {
-  const elems = fullPath(prefix, u.path);
-  const where = showPath(elems);
-  const [a, b, c, d] = elems;
-  if (
-    elems.length !== 4 ||
-    a?.name !== "interfaces" ||
-    !noKeys(a) ||
-    b?.name !== "virtual-interface" ||
-    c?.name !== "config" ||
-    !noKeys(c) ||
-    !d?.name ||
-    !noKeys(d)
-  ) {
-    throw fail(
-      grpc.status.INVALID_ARGUMENT,
-      `path ${where} is not supported: expected /interfaces/virtual-interface[name=NAME]/config/LEAF`,
-    );
-  }
-  const keys = Object.keys(b.key ?? {});
-  if (keys.length !== 1 || keys[0] !== "name") {
-    throw fail(grpc.status.INVALID_ARGUMENT, `path ${where}: virtual-interface needs exactly one key, name`);
-  }
-  const port = b.key?.name ?? "";
-  if (!validIfName(port)) {
-    throw fail(
-      grpc.status.INVALID_ARGUMENT,
-      `path ${where}: ${JSON.stringify(port)} is not a valid interface name (1-15 bytes, no "/", ":" or whitespace)`,
-    );
-  }
-  const leaf = d.name;
-  const val = u.val;
-  const kind = val?.value;
-  if (INT_LEAVES.has(leaf)) {
-    const raw = kind === "int_val" ? val?.int_val : kind === "uint_val" ? val?.uint_val : undefined;
-    if (raw === undefined) {
-      throw fail(grpc.status.INVALID_ARGUMENT, `${where}: ${leaf} takes int_val, got ${kind ?? "no value"}`);
-    }
-    const n = Number(raw);
-    if (leaf === "mtu" && !(Number.isInteger(n) && n >= MTU_MIN && n <= MTU_MAX)) {
-      throw fail(
-        grpc.status.INVALID_ARGUMENT,
-        `${where}: mtu ${raw} is out of range [${MTU_MIN}, ${MTU_MAX}]`,
-      );
-    }
-    if (!Number.isSafeInteger(n) || n < 0)
-      throw fail(grpc.status.INVALID_ARGUMENT, `${where}: ${leaf} ${raw} is out of range`);
-    return { port, leaf, value: n };
-  }
-  if (STRING_LEAVES.has(leaf)) {
-    if (kind !== "string_val") {
-      throw fail(
-        grpc.status.INVALID_ARGUMENT,
-        `${where}: ${leaf} takes string_val, got ${kind ?? "no value"}`,
-      );
-    }
-    const s = val?.string_val ?? "";
-    if (s === "") throw fail(grpc.status.INVALID_ARGUMENT, `${where}: ${leaf} must not be empty`);
-    if (leaf === "port-type" && !PORT_TYPES.has(s.toUpperCase())) {
-      throw fail(
-        grpc.status.INVALID_ARGUMENT,
-        `${where}: port-type ${JSON.stringify(s)} is not one of ${[...PORT_TYPES].join(", ")}`,
-      );
-    }
-    return { port, leaf, value: s };
-  }
-  throw fail(
-    grpc.status.INVALID_ARGUMENT,
-    `${where}: unknown leaf ${JSON.stringify(leaf)}; supported: ${[...INT_LEAVES, ...STRING_LEAVES].join(", ")}`,
-  );
-}
-
-function leafUpdate(port: string, leaf: string, value: LeafValue): { path: unknown; val: unknown } {
-  return {
-    path: {
-      elem: [
-        { name: "interfaces" },
-        { name: "virtual-interface", key: { name: port } },
-        { name: "config" },
-        { name: leaf },
-      ],
-    },
-    val: typeof value === "number" ? { int_val: String(value) } : { string_val: value },
-  };
-}
-
-class Target {
-  readonly ports = new Map<string, Port>();
-  private readonly creating = new Map<string, Promise<void>>();
-  constructor(private readonly helper: TapHelper) {}
-
-  async set(req: { prefix?: WirePath; delete?: WirePath[]; replace?: WireUpdate[]; update?: WireUpdate[] }) {
-    if ((req.delete?.length ?? 0) > 0) {
-      throw fail(grpc.status.UNIMPLEMENTED, "delete is not supported: ports live as long as the target");
-    }
-    const all = [...(req.replace ?? []), ...(req.update ?? [])];
-    if (all.length === 0) throw fail(grpc.status.INVALID_ARGUMENT, "SetRequest has no update");
-    const parsed = all.map((u) => parseUpdate(req.prefix, u)); // all valid before anything is applied
-    const response: unknown[] = [];
-    for (const p of parsed) {
-      await this.apply(p.port, p.leaf, p.value);
-      response.push({ path: leafUpdate(p.port, p.leaf, p.value).path, op: "UPDATE" });
-    }
-    return { response, timestamp: String(BigInt(Date.now()) * 1_000_000n) };
-  }
-
-  private async apply(name: string, leaf: string, value: LeafValue): Promise<void> {
-    let port = this.ports.get(name);
-    if (leaf !== "port-type") {
-      if (!port) {
-        port = { leaves: new Map(), tap: false };
-        this.ports.set(name, port);
-      }
-      port.leaves.set(leaf, value);
-      return;
-    }
-    const type = String(value).toUpperCase();
-    if (type !== "TAP") {
-      throw fail(
-        grpc.status.UNIMPLEMENTED,
-        `port ${name}: port-type ${String(value)} is not simulated (only TAP)`,
-      );
-    }
-    const missing = TAP_REQUIRED.filter((l) => !port?.leaves.has(l));
-    if (!port || missing.length > 0) {
-      throw fail(
-        grpc.status.FAILED_PRECONDITION,
-        `port ${name}: set ${missing.join(", ")} before port-type TAP`,
-      );
-    }
-    const inflight = this.creating.get(name);
-    if (inflight) {
-      await inflight.catch(() => undefined);
-      throw fail(grpc.status.ALREADY_EXISTS, `port ${name} already exists`);
-    }
-    const p = port;
-    const create = (async () => {
-      const current = p.tap ? await this.helper.alive(name) : undefined;
-      if (current !== undefined) {
-        const renamed = current !== name ? ` (its TAP is now named ${current})` : "";
-        throw fail(grpc.status.ALREADY_EXISTS, `port ${name} already exists${renamed}`);
-      }
-      try {
-        await this.helper.add(name, Number(p.leaves.get("mtu")));
-      } catch (err) {
-        throw fail(grpc.status.INTERNAL, `port ${name}: cannot create the TAP: ${(err as Error).message}`);
-      }
-      p.tap = true;
-      p.leaves.set("port-type", value);
-    })();
-    this.creating.set(name, create);
-    try {
-      await create;
-    } finally {
-      this.creating.delete(name);
-    }
-  }
-
-  get(req: { prefix?: WirePath; path?: WirePath[] }) {
-    const paths = req.path?.length ? req.path : [{ elem: [] }];
-    const notification = paths.map((p) => {
-      const elems = fullPath(req.prefix, p);
-      const where = showPath(elems);
-      const [a, b, c, d, ...more] = elems;
-      const bad = () =>
-        fail(
-          grpc.status.INVALID_ARGUMENT,
-          `path ${where} is not supported: expected /interfaces[/virtual-interface[name=NAME][/config[/LEAF]]]`,
-        );
-      if (more.length > 0 || (a && (a.name !== "interfaces" || !noKeys(a)))) throw bad();
-      if (b && b.name !== "virtual-interface") throw bad();
-      if (c && (c.name !== "config" || !noKeys(c))) throw bad();
-      const want = b?.key?.name ?? "*";
-      const names = want === "*" ? [...this.ports.keys()] : [want];
-      const update: unknown[] = [];
-      for (const n of names) {
-        const port = this.ports.get(n);
-        if (!port) throw fail(grpc.status.NOT_FOUND, `${where}: no port ${n}`);
-        if (d) {
-          const v = port.leaves.get(d.name ?? "");
-          if (v === undefined) throw fail(grpc.status.NOT_FOUND, `${where}: leaf ${d.name} is not set`);
-          update.push(leafUpdate(n, d.name as string, v));
-        } else {
-          for (const [leaf, v] of port.leaves) update.push(leafUpdate(n, leaf, v));
-        }
-      }
-      return { timestamp: String(BigInt(Date.now()) * 1_000_000n), update };
-    });
-    return { notification };
-  }
-}
+import { type ChassisConfig, parseChassisConfig } from "./chassis-config";
+import { fail, GnmiTarget, type WireGetRequest, type WireSetRequest } from "./gnmi-target";
+import { TapHelper } from "./tap-helper";
 
 // ---- P4Runtime ---------------------------------------------------------------------------------
 
@@ -736,20 +288,27 @@ class P4Rt {
  * Touches no state.
  */
 function warmGnmiCodecs(svc: grpc.ServiceDefinition): void {
-  const update = leafUpdate("warm-up", "mtu", 1500) as WireUpdate;
+  const path = {
+    elem: [
+      { name: "interfaces" },
+      { name: "virtual-interface", key: { name: "warm-up" } },
+      { name: "config" },
+      { name: "mtu" },
+    ],
+  };
+  const update = { path, val: { int_val: "1500" } };
   const samples: Record<string, [unknown, unknown]> = {
-    Set: [{ update: [update] }, { response: [{ path: update.path, op: "UPDATE" }], timestamp: "0" }],
+    Set: [{ update: [update] }, { response: [{ path, op: "UPDATE" }], timestamp: "0" }],
     Get: [
-      { path: [update.path], type: "ALL", encoding: "PROTO" },
-      { notification: [{ timestamp: "0", update: [update] }] },
+      { path: [path], type: "ALL", encoding: "PROTO" },
+      { notification: [{ timestamp: "0", update: [{ path, val: { uint_val: "1500" } }] }] },
     ],
     Capabilities: [{}, { supported_models: [], supported_encodings: ["PROTO"], gNMI_version: "0.7.0" }],
   };
   for (const [method, [req, res]] of Object.entries(samples)) {
     const m = svc[method];
     if (!m) continue;
-    const decoded = m.requestDeserialize(m.requestSerialize(req)) as { update?: WireUpdate[] };
-    if (method === "Set") for (const u of decoded.update ?? []) parseUpdate(undefined, u);
+    m.requestDeserialize(m.requestSerialize(req));
     m.responseDeserialize(m.responseSerialize(res));
   }
 }
@@ -776,37 +335,72 @@ function bind(server: grpc.Server, address: string): Promise<void> {
   );
 }
 
-function parseArgs(argv: string[]): { gnmi: string; p4rt: string; netns?: string } {
-  const out: { gnmi: string; p4rt: string; netns?: string } = {
-    gnmi: "127.0.0.1:9339",
-    p4rt: "127.0.0.1:9559",
+interface Args {
+  gnmi: string;
+  p4rt: string;
+  netns?: string;
+  chassisConfig?: string;
+  portsFile?: string;
+  portsPollMs: number;
+}
+
+const USAGE =
+  "usage: p4-target-sim [--gnmi ADDR] [--p4rt ADDR] [--netns NAME] [--chassis-config PATH] [--ports-file PATH] [--ports-poll-ms MS]";
+
+export function parseArgs(argv: string[]): Args {
+  const out: Args = { gnmi: "127.0.0.1:9339", p4rt: "127.0.0.1:9559", portsPollMs: 250 };
+  const keys: Record<string, keyof Args> = {
+    "--gnmi": "gnmi",
+    "--p4rt": "p4rt",
+    "--netns": "netns",
+    "--chassis-config": "chassisConfig",
+    "--ports-file": "portsFile",
+    "--ports-poll-ms": "portsPollMs",
   };
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
+    const a = argv[i] as string;
     const v = argv[i + 1];
-    if ((a === "--gnmi" || a === "--p4rt" || a === "--netns") && v !== undefined) {
-      out[a.slice(2) as "gnmi" | "p4rt" | "netns"] = v;
-      i++;
-    } else if (a === "--chassis-config" && v !== undefined) {
-      // Placeholder until the sim helper's strict chassis handling is merged (take theirs).
-      i++;
-    } else {
-      throw new Error(`usage: p4-target-sim [--gnmi ADDR] [--p4rt ADDR] [--netns NAME] (bad argument ${a})`);
-    }
+    const key = keys[a];
+    if (!key || v === undefined) throw new Error(`${USAGE} (bad argument ${a})`);
+    if (key === "portsPollMs") {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 10)
+        throw new Error(`--ports-poll-ms must be a whole number >= 10, got ${v}`);
+      out.portsPollMs = n;
+    } else out[key] = v;
+    i++;
   }
   return out;
 }
 
+/** The chassis config named by --chassis-config: parsed; null when the file does not exist. */
+function readChassis(file: string): ChassisConfig | null {
+  if (!existsSync(file)) {
+    process.stderr.write(`p4-target-sim: no chassis config at ${file}: no port has a gNMI tree node\n`);
+    return null;
+  }
+  const cfg = parseChassisConfig(readFileSync(file, "utf8"), file);
+  // bf_chassis_manager.cc PushChassisConfig: a port on an unknown node fails the whole config.
+  for (const p of cfg.ports) {
+    if (!cfg.nodes.includes(p.node)) {
+      throw new Error(`${file}: Invalid ChassisConfig, unknown node id ${p.node} for port ${p.id}.`);
+    }
+  }
+  return cfg;
+}
+
 async function main(): Promise<void> {
-  let args: ReturnType<typeof parseArgs>;
+  let args: Args;
+  let chassis: ChassisConfig | null | undefined;
   try {
     args = parseArgs(process.argv.slice(2));
+    chassis = args.chassisConfig === undefined ? undefined : readChassis(args.chassisConfig);
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`);
+    process.stderr.write(`p4-target-sim: ${(err as Error).message}\n`);
     process.exit(2);
   }
   const helper = new TapHelper(args.netns);
-  const target = new Target(helper);
+  const target = new GnmiTarget(helper, { chassis, portsFile: args.portsFile });
   const p4rt = new P4Rt();
 
   const gnmiServer = new grpc.Server();
@@ -819,8 +413,8 @@ async function main(): Promise<void> {
       supported_encodings: ["PROTO"],
       gNMI_version: "0.7.0",
     })),
-    Get: unaryHandler((req: Parameters<Target["get"]>[0]) => target.get(req)),
-    Set: unaryHandler((req: Parameters<Target["set"]>[0]) => target.set(req)),
+    Get: unaryHandler((req: WireGetRequest) => target.get(req)),
+    Set: unaryHandler((req: WireSetRequest) => target.set(req)),
   });
 
   const p4Server = new grpc.Server();
@@ -836,9 +430,11 @@ async function main(): Promise<void> {
   });
 
   let stopping = false;
+  let poll: NodeJS.Timeout | undefined;
   const stop = async (code: number): Promise<void> => {
     if (stopping) return;
     stopping = true;
+    if (poll) clearInterval(poll);
     gnmiServer.forceShutdown();
     p4Server.forceShutdown();
     await helper.stop();
@@ -869,6 +465,7 @@ async function main(): Promise<void> {
     await stop(1);
     return;
   }
+  if (args.portsFile) poll = setInterval(() => target.refreshKernelNames(), args.portsPollMs);
   process.stdout.write("listening\n");
 }
 

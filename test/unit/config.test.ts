@@ -111,6 +111,8 @@ const DEFAULTS: Config = {
     mtu: 1500,
     pipelineName: "pipe",
     mempoolName: "MEMPOOL0",
+    setBatch: 16,
+    lowWatermark: 2,
   },
   target: {
     gnmi: "127.0.0.1:9339",
