@@ -232,7 +232,19 @@ describe("migrations", () => {
     db.close();
     const store = StateStore.open(file);
     try {
-      assert.deepEqual(store.taps(), [{ name: "P4TAP_0", backend: "kernel", createdAt: "T0" }]);
+      // 006 (pool) adds the TAP's state columns: an old row gets their defaults.
+      assert.deepEqual(store.taps(), [
+        {
+          name: "P4TAP_0",
+          backend: "kernel",
+          createdAt: "T0",
+          generation: null,
+          mac: null,
+          netns: null,
+          placement: null,
+          state: "created",
+        },
+      ]);
       // A node upgraded from before 004 had no way to ask for down: it stays as it was, up.
       assert.equal(store.desiredDatapath(), "up");
     } finally {
