@@ -60,7 +60,8 @@ async function handleForeign(
     .findForeign(cfg.datapath.netns, (pid, argv) => recorded.has(pid) || ours.includes(JSON.stringify(argv)))
     .filter((p) => programs.includes(p.program));
   if (foreign.length === 0) return;
-  if (!cfg.ovs.takeOver) throw new Error(foreignMessage(foreign, cfg.datapath.netns));
+  if (!cfg.ovs.takeOver)
+    throw new Error(foreignMessage(foreign, cfg.datapath.netns, programs[0] as OvsProgram));
   foreign.sort((a, b) => Number(b.program === "ovs-vswitchd") - Number(a.program === "ovs-vswitchd"));
   for (const p of foreign) {
     const how = await tools.stopForeign(p, cfg.supervisor.stopTimeoutMs);
@@ -71,13 +72,13 @@ async function handleForeign(
   }
 }
 
-function foreignMessage(foreign: ForeignOvs[], netns: string | null): string {
+function foreignMessage(foreign: ForeignOvs[], netns: string | null, component: OvsProgram): string {
   const where = netns ? `network namespace ${netns}` : "the datapath's network namespace";
   const list = foreign.map((p) => `${p.program} pid ${p.pid} (${p.argv.join(" ")})`).join("; ");
   return (
     `not started: ${list} runs in ${where} and was not started by k8s-offloadd (a run_ovs.sh left running?). ` +
-    "To hand it over, stop it (kill PID), or set ovs.takeOver: true in the config and restart the component " +
-    "(POST /v1/components/ovsdb-server/restart) or the daemon: it is then stopped (ovs-appctl exit, SIGTERM, SIGKILL) and ours started"
+    `To hand it over: stop it, then POST /v1/components/${component}/restart; or set ovs.takeOver: true in ` +
+    "the config and restart k8s-offloadd, which then stops it (ovs-appctl exit, SIGTERM, SIGKILL) and starts its own"
   );
 }
 

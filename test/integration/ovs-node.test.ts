@@ -246,6 +246,7 @@ describe("P4-OVS as run_ovs.sh runs it (Debian OVS)", () => {
     assert.match(s.message, new RegExp(`ovs-vswitchd pid ${vs.pid} `));
     assert.match(s.message, /was not started by k8s-offloadd/);
     assert.match(s.message, /ovs\.takeOver: true/);
+    assert.match(s.message, /stop it, then POST \/v1\/components\/ovsdb-server\/restart/);
     assert.ok(isAlive(db.pid as number) && isAlive(vs.pid as number), "refusing touches nothing");
     assert.equal(byName(s, "ovsdb-server")?.pid, null, "ours was not started");
     await d.stop();
