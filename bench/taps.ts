@@ -20,7 +20,7 @@
  * Medians of BENCH_TAPS_ROUNDS rounds for ours, leaf and (b), alternated; (a) runs once per size.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import pino from "pino";
 import { GnmiTapBackend } from "../daemon/components/tap-backends";
@@ -215,6 +215,11 @@ export async function benchTaps(): Promise<TapsRow[]> {
     "     N |  ours ms | leaf ms | (a) one process/port ms | (b) ip -batch ms | (a)/ours | ours/(b) | leaf/(b)",
   );
   const rows: TapsRow[] = [];
+  console.log(
+    `bench/taps: load average at the start ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(" ")} on ${cpus().length} CPUs`,
+  );
   try {
     for (const n of SIZES) {
       const ours: number[] = [];
@@ -244,6 +249,13 @@ export async function benchTaps(): Promise<TapsRow[]> {
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
+  // Every gNMI bring-up is a ping-pong between processes (client, simulator, its TAP helper), (b) is
+  // one process: on a shared machine the ratio to (b) depends on the load, printed with it.
+  console.log(
+    `bench/taps: load average at the end ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(" ")} on ${cpus().length} CPUs`,
+  );
   for (const r of rows) {
     const faster = r.oneEachMs / r.oursMs;
     const floor = r.oursMs / r.batchMs;

@@ -45,11 +45,9 @@ class Reader {
   }
 
   private skipSpace(): void {
-    for (;;) {
-      const m = /^(?:\s+|#[^\n]*)/.exec(this.text.slice(this.at, this.at + 4096));
-      if (!m || m[0].length === 0) return;
-      this.at += m[0].length;
-    }
+    const space = /(?:\s+|#[^\n]*)+/y;
+    space.lastIndex = this.at;
+    if (space.exec(this.text)) this.at = space.lastIndex;
   }
 
   peek(): string {
