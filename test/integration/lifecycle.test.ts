@@ -218,7 +218,34 @@ describe("signals", () => {
   });
 });
 
-describe("state store errors", () => {
+describe("errors that end the daemon", () => {
+  test("an unhandled rejection: said on stderr, exit 1, the children left to the next daemon; the fixtures' check catches it", async () => {
+    const f = await fixture();
+    // Preloaded into the daemon's process: a promise rejected with no handler, when the test says.
+    const inject = join(f.dir, "reject-on-usr2.js");
+    const fd = openSync(inject, "w");
+    writeSync(fd, 'process.on("SIGUSR2", () => { Promise.reject(new Error("injected by the test")); });\n');
+    closeSync(fd);
+    const d = new DaemonProcess(f.configFile, f.port, null, { NODE_OPTIONS: `--require ${inject}` });
+    const s = await d.until<NodeStatus>("/v1/status", isReady);
+    d.proc.kill("SIGUSR2");
+    const { code } = await d.exited;
+    assert.equal(code, 1);
+    assert.match(d.stderr, /k8s-offloadd: unhandled rejection: Error: injected by the test/);
+    assert.match(
+      d.stderr,
+      /stopping with exit 1; left running for the next daemon: .*ovsdb-server \(pid \d+\)/,
+    );
+    assert.throws(
+      () => d.assertNoCrash(),
+      /had an unhandled rejection/,
+      "every fixture's cleanup fails on it",
+    );
+    assert.ok(pidsOf(s).every(isAlive), "the children still run");
+    const d2 = f.start();
+    assert.deepEqual(pidsOf(await d2.until<NodeStatus>("/v1/status", isReady)), pidsOf(s), "adopted");
+  });
+
   test("a filling state disk: exit 1 naming the file and the error; the children are left to the next daemon", async () => {
     const f = await fixture({ api: { rateLimit: 100000 } });
     const stateDir = join(f.dir, "state");
