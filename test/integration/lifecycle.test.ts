@@ -19,7 +19,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import Database from "better-sqlite3";
-import { parse } from "yaml";
+import { parse, stringify } from "yaml";
 import type { NodeEvent, NodeStatus } from "../../daemon/engine/component";
 import { isAlive, procCmdline } from "../../daemon/host/proc";
 import { DaemonProcess, daemonFixture, sleep } from "../helpers/daemon";
@@ -156,6 +156,40 @@ async function scratchScript(): Promise<string> {
   closeSync(fd);
   return scriptDir;
 }
+
+describe("no orphans", () => {
+  test("a config change with the old child alive: it is stopped and started with the new command line", async () => {
+    const f = await fixture();
+    const d1 = f.start();
+    const s1 = await d1.until<NodeStatus>("/v1/status", isReady);
+    const pidOf = (s: NodeStatus, n: string) => s.components.find((c) => c.name === n)?.pid as number;
+    const oldVswitchd = pidOf(s1, "ovs-vswitchd");
+    d1.proc.kill("SIGKILL");
+    await d1.exited;
+    // The admin changes ovs-vswitchd's arguments while no daemon runs.
+    const cfg = parse(readFileSync(f.configFile, "utf8")) as { ovs: { vswitchdExtraArgs: string[] } };
+    cfg.ovs.vswitchdExtraArgs = ["-vconsole:off"];
+    const fd = openSync(f.configFile, "w");
+    writeSync(fd, stringify(cfg));
+    closeSync(fd);
+    const d2 = f.start();
+    const s2 = await d2.until<NodeStatus>("/v1/status", isReady);
+    const pid = pidOf(s2, "ovs-vswitchd");
+    assert.notEqual(pid, oldVswitchd);
+    assert.ok(!isAlive(oldVswitchd), "the old ovs-vswitchd is gone, not left next to the new one");
+    assert.ok(procCmdline(pid)?.includes("-vconsole:off"), "the new one runs the new command line");
+    assert.equal(pidOf(s2, "ovsdb-server"), pidOf(s1, "ovsdb-server"), "unchanged ones are adopted");
+    const ev = (await events(d2)).find(
+      (e) => e.component === "ovs-vswitchd" && /command line changed/.test(e.message),
+    );
+    assert.match(ev?.message ?? "", new RegExp(`pid ${oldVswitchd} .*stopping it to start .*-vconsole:off`));
+    assert.equal(
+      leftovers(f, d2.pid).filter((l) => l.includes("ovs-vswitchd")).length,
+      1,
+      "one ovs-vswitchd",
+    );
+  });
+});
 
 describe("signals", () => {
   test("SIGINT at random moments of the bring-up leaves no process and no netns", async () => {
