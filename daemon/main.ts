@@ -1,37 +1,55 @@
 #!/usr/bin/env node
 /**
- * The k8s-offloadd process: signal and error handlers first (before anything else can start), then
- * arguments, then the Daemon (daemon/daemon.ts) until it stops; its exit code is the process's.
+ * The k8s-offloadd process: signal and error handlers first, then arguments, then the Daemon
+ * (daemon/daemon.ts) until it stops; its exit code is the process's.
+ *
+ * Only node's own modules are imported here: loading the daemon's (fastify, grpc, SQLite...) takes
+ * hundreds of milliseconds on a busy node, and a signal in that time must not find Node's default
+ * action (die at once) but our handler, which then lets nothing start.
  */
 import { parseArgs } from "node:util";
-import { defaultConfigPath } from "./config/load";
-import { Daemon } from "./daemon";
-import { packageVersion } from "./paths";
+import type { Daemon } from "./daemon";
 
-const USAGE = `usage: k8s-offloadd [--config PATH] [--version]
+/** What main's handlers need of the daemon before (and after) it is loaded. */
+interface Handle {
+  daemon: Daemon | null;
+  stopAsked: string | null;
+}
+const handle: Handle = { daemon: null, stopAsked: null };
+
+const usage = (defaultConfigPath: string) => `usage: k8s-offloadd [--config PATH] [--version]
   --config PATH   YAML configuration (default ${defaultConfigPath}); profiles/ ships p4-ovs.yaml and sandbox.yaml
 exit codes: 0 stopped cleanly, 1 runtime error (instance lock held, state database, API port, a second
 signal during a stop), 2 bad configuration or usage`;
-
-const version = packageVersion();
-const daemon = new Daemon(version);
 
 // Signals from the first line: the first SIGINT/SIGTERM stops what was started so far (at any moment
 // of the bring-up too); a second one exits at once and says what it leaves running.
 let signalled = 0;
 for (const sig of ["SIGTERM", "SIGINT"] as const) {
   process.on(sig, () => {
-    if (++signalled === 1) return daemon.stop(sig);
+    if (++signalled === 1) {
+      handle.stopAsked = sig;
+      handle.daemon?.stop(sig);
+      return;
+    }
+    const left = handle.daemon?.leftRunning() ?? "nothing";
     process.stderr.write(
-      `k8s-offloadd: second signal (${sig}) while stopping: exiting now; left running: ${daemon.leftRunning()}\n`,
+      `k8s-offloadd: second signal (${sig}) while stopping: exiting now; left running: ${left}\n`,
     );
     process.exit(1);
   });
 }
 // No unhandled rejection or exception lets the process run on in an unknown state, nor dies without
 // a word: said, and the daemon ends with exit 1, leaving the datapath to the next daemon.
-process.on("unhandledRejection", (err) => daemon.fail("unhandled rejection", err));
-process.on("uncaughtException", (err) => daemon.fail("uncaught exception", err));
+const crash = (what: string) => (err: unknown) => {
+  if (handle.daemon) handle.daemon.fail(what, err);
+  process.stderr.write(
+    `k8s-offloadd: ${what}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  process.exit(1);
+};
+process.on("unhandledRejection", crash("unhandled rejection"));
+process.on("uncaughtException", crash("uncaught exception"));
 
 async function main(): Promise<number> {
   let args: { config?: string; version?: boolean; help?: boolean };
@@ -40,11 +58,19 @@ async function main(): Promise<number> {
       options: { config: { type: "string" }, version: { type: "boolean" }, help: { type: "boolean" } },
     }).values;
   } catch (err) {
-    process.stderr.write(`k8s-offloadd: ${(err as Error).message}\n${USAGE}\n`);
+    const { defaultConfigPath } = await import("./config/load");
+    process.stderr.write(`k8s-offloadd: ${(err as Error).message}\n${usage(defaultConfigPath)}\n`);
     return 2;
   }
-  if (args.help) return print(USAGE);
-  if (args.version) return print(version);
+  const { defaultConfigPath } = await import("./config/load");
+  if (args.help) return print(usage(defaultConfigPath));
+  const { packageVersion } = await import("./paths");
+  if (args.version) return print(packageVersion());
+  const { Daemon } = await import("./daemon");
+  const daemon = new Daemon(packageVersion());
+  handle.daemon = daemon;
+  // A signal that came while loading: nothing is started, and run() returns at its first step.
+  if (handle.stopAsked) daemon.stop(handle.stopAsked);
   return daemon.run(args.config ?? defaultConfigPath);
 }
 
@@ -53,7 +79,4 @@ function print(text: string): number {
   return 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => daemon.fail("start-up failed", err),
-);
+main().then((code) => process.exit(code), crash("start-up failed"));

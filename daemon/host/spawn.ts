@@ -8,7 +8,9 @@ import { dirname } from "node:path";
  * - its own process group (detached), so signals to the daemon's group do not reach it and a
  *   daemon restart (KillMode=process) leaves it running;
  * - stdout and stderr appended to a log file, not a pipe: a child adopted by the next daemon must
- *   not die of SIGPIPE when this one goes away.
+ *   not die of SIGPIPE when this one goes away. Opened O_APPEND: when the follower rotates the file
+ *   by copy-truncate (log-follower.ts), the child's next write goes to the new end, not to its old
+ *   offset (which would leave a hole of NULs the size of the old file).
  */
 export function spawnLogged(
   argv: readonly string[],

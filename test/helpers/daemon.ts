@@ -142,7 +142,12 @@ export class DaemonProcess {
    * One request. Mutating methods carry `Authorization: Bearer <token>` unless opts.token says
    * otherwise (null: no header; a string: that token).
    */
-  async http(method: string, path: string, body?: unknown, opts: HttpOptions = {}): Promise<HttpAnswer> {
+  async http(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts: HttpOptions & { timeoutMs?: number } = {},
+  ): Promise<HttpAnswer> {
     const headers: Record<string, string> = body === undefined ? {} : { "content-type": "application/json" };
     const token = opts.token === undefined ? (isMutating(method) ? this.token : null) : opts.token;
     if (token !== null) headers.authorization = `Bearer ${token}`;
@@ -151,6 +156,7 @@ export class DaemonProcess {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
+      ...(opts.timeoutMs ? { signal: AbortSignal.timeout(opts.timeoutMs) } : {}),
     });
     const text = await res.text();
     let parsed: unknown = text;
@@ -166,7 +172,8 @@ export class DaemonProcess {
     let last: unknown = null;
     for (;;) {
       try {
-        const r = await this.http("GET", path);
+        // Bounded: a request that never gets an answer must not outlast the deadline.
+        const r = await this.http("GET", path, undefined, { timeoutMs: Math.max(deadline - Date.now(), 1) });
         last = r.body;
         if (pred(r.body as T)) return r.body as T;
       } catch (err) {

@@ -285,6 +285,17 @@ describe("errors name the key, its line:column and what is allowed", () => {
     );
   });
 
+  test("logs.maxBytes and logs.keep out of range say what is allowed", () => {
+    assert.match(
+      failure("logs:\n  maxBytes: 100\n"),
+      /logs\.maxBytes \(line 2:13\) is 100; allowed: size in bytes at which a child's log file in logDir is rotated: an integer from 4096 to 1073741824/,
+    );
+    assert.match(
+      failure("logs:\n  keep: -1\n"),
+      /logs\.keep \(line 2:9\) is -1; allowed: .*an integer from 0 to 100/,
+    );
+  });
+
   test("unknown nested key", () => {
     const msg = failure("taps:\n  count: 8\n  cuont: 16\n");
     assert.match(
