@@ -30,7 +30,7 @@ after(async () => {
 });
 
 /** Stand-ins and two manifests in a scratch dir, and a daemon configured to use only them. */
-async function setup() {
+async function setup(extra: Record<string, unknown> = {}) {
   const dir = scratchDir("offloadd-reset-");
   scratches.push(dir);
   const tools = new StandIns(dir);
@@ -41,6 +41,7 @@ async function setup() {
     taps: { backend: "kernel" },
     target: { simulator: false },
     kubernetes: { toolPath: [tools.bin], manifests, kubeconfig: null, commandTimeoutSec: 120 },
+    ...extra,
   });
   fixtures.push(f);
   return { f, tools, manifests, hostRoot: join(f.dir, "hostroot"), netns: `offloadd-${f.port}` };
@@ -308,45 +309,57 @@ describe("reset job", () => {
     await d2.stop();
   });
 
-  test("daemon stop ends a running step's process group with the stop ladder (SIGTERM ignored: SIGKILL)", async () => {
-    const { f, tools } = await setup();
-    const pidFile = join(f.dir, "kubeadm.pid");
-    for (const t of ["kubectl", "crictl", "systemctl"]) tools.add(t);
-    // kubeadm and a child of its own, both ignoring SIGTERM.
-    tools.add("kubeadm", `trap '' TERM\n/bin/sleep 300 &\necho "$$ $!" > '${pidFile}'\nwait`);
-    const d = f.start();
-    await d.until<NodeStatus>("/v1/status", (s) => s.phase === "ready");
-    const r = await d.http("POST", "/v1/reset");
-    assert.equal(r.status, 202, r.text);
-    const id = (r.body as Job).id;
-    await d.until<Job>(
-      `/v1/jobs/${id}`,
-      (j) => stepOf(j, "kubeadm-reset")?.state === "running" && existsSync(pidFile),
-    );
-    await until("both pids written", () => readFileSync(pidFile, "utf8").trim().split(" ").length === 2);
-    const pids = readFileSync(pidFile, "utf8").trim().split(" ").map(Number);
-    sleepers.push(...pids);
-    for (const pid of pids) assert.ok(isAlive(pid), `${pid} runs`);
-    const db = new Database(join(f.dir, "state", "state.db"), { readonly: true });
-    const rec = db.prepare("SELECT pid, start_time, argv FROM step_processes").all() as {
-      pid: number;
-      start_time: number;
-      argv: string;
-    }[];
-    db.close();
-    assert.equal(rec.length, 1, "the running step's process is recorded");
-    assert.equal(rec[0]?.pid, pids[0]);
-    assert.equal(rec[0]?.start_time, procInfo(pids[0] as number)?.startTime);
-    assert.deepEqual(JSON.parse(rec[0]?.argv ?? "[]"), [join(tools.bin, "kubeadm"), "reset", "-f"]);
+  // stopOnExit false is production (KillMode=process, the datapath outlives the daemon): the daemon
+  // exits at once, and the ladder is finished in its exit hook.
+  for (const stopOnExit of [true, false]) {
+    test(`daemon stop ends a running step's process group with the stop ladder (SIGTERM ignored: SIGKILL), stopOnExit ${stopOnExit}`, async () => {
+      const { f, tools, netns } = await setup({ datapath: { stopOnExit } });
+      const pidFile = join(f.dir, "kubeadm.pid");
+      for (const t of ["kubectl", "crictl", "systemctl"]) tools.add(t);
+      // kubeadm and a child of its own, both ignoring SIGTERM.
+      tools.add("kubeadm", `trap '' TERM\n/bin/sleep 300 &\necho "$$ $!" > '${pidFile}'\nwait`);
+      const d = f.start();
+      await d.until<NodeStatus>("/v1/status", (s) => s.phase === "ready");
+      const r = await d.http("POST", "/v1/reset");
+      assert.equal(r.status, 202, r.text);
+      const id = (r.body as Job).id;
+      await d.until<Job>(
+        `/v1/jobs/${id}`,
+        (j) => stepOf(j, "kubeadm-reset")?.state === "running" && existsSync(pidFile),
+      );
+      await until("both pids written", () => readFileSync(pidFile, "utf8").trim().split(" ").length === 2);
+      const pids = readFileSync(pidFile, "utf8").trim().split(" ").map(Number);
+      sleepers.push(...pids);
+      for (const pid of pids) assert.ok(isAlive(pid), `${pid} runs`);
+      const db = new Database(join(f.dir, "state", "state.db"), { readonly: true });
+      const rec = db.prepare("SELECT pid, start_time, argv FROM step_processes").all() as {
+        pid: number;
+        start_time: number;
+        argv: string;
+      }[];
+      db.close();
+      assert.equal(rec.length, 1, "the running step's process is recorded");
+      assert.equal(rec[0]?.pid, pids[0]);
+      assert.equal(rec[0]?.start_time, procInfo(pids[0] as number)?.startTime);
+      assert.deepEqual(JSON.parse(rec[0]?.argv ?? "[]"), [join(tools.bin, "kubeadm"), "reset", "-f"]);
 
-    await d.stop();
-    for (const pid of pids) assert.ok(!isAlive(pid), `${pid} ended with the daemon`);
-    const after = new Database(join(f.dir, "state", "state.db"), { readonly: true });
-    try {
-      const j = after.prepare("SELECT state FROM jobs WHERE id = ?").pluck().get(id);
-      assert.equal(j, "running", "the job itself resumes at the next start");
-    } finally {
-      after.close();
-    }
-  });
+      await d.stop();
+      for (const pid of pids) assert.ok(!isAlive(pid), `${pid} ended with the daemon`);
+      const after = new Database(join(f.dir, "state", "state.db"), { readonly: true });
+      try {
+        const j = after.prepare("SELECT state FROM jobs WHERE id = ?").pluck().get(id);
+        assert.equal(j, "running", "the job itself resumes at the next start");
+      } finally {
+        after.close();
+      }
+      if (!stopOnExit) {
+        // The datapath the daemon left running (as production would): ended here, by its recorded pids.
+        const left = new Database(join(f.dir, "state", "state.db"), { readonly: true });
+        const children = left.prepare("SELECT pid FROM children").pluck().all() as number[];
+        left.close();
+        for (const pid of children) if (isAlive(pid)) process.kill(pid, "SIGKILL");
+        spawnSync("ip", ["netns", "del", netns], { stdio: "ignore" });
+      }
+    });
+  }
 });
