@@ -159,7 +159,8 @@ export class JobRunner {
       const step =
         r.jobId !== null && r.stepIdx !== null ? store.job(r.jobId)?.steps[r.stepIdx]?.name : undefined;
       const where = r.jobId !== null ? `job ${r.jobId}${step ? ` step ${step}` : ""}` : "a job step";
-      const what = r.argv.map((a) => a.split("/").at(-1) ?? a).join(" ");
+      const [prog = "", ...args] = r.argv;
+      const what = [prog.split("/").at(-1) ?? prog, ...args].join(" ");
       if (o.ended.length > 0)
         this.emit(
           "job-step",
