@@ -123,6 +123,8 @@ function isSame(pid: number, startTime: number): boolean {
   return info !== null && info.state !== "Z" && info.state !== "X" && info.startTime === startTime;
 }
 
+const errText = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Blocks the thread (for the process 'exit' hook, where no timer runs any more). */
@@ -220,7 +222,7 @@ export class StepProcesses {
         this.installExitHook();
         const l = live;
         timer = setTimeout(() => {
-          void this.ladder(l);
+          this.ladder(l).catch((err) => this.opts.warn(`cannot end ${file} (pid ${l.pid}): ${errText(err)}`));
         }, opts.timeoutMs);
         timer.unref();
       }
@@ -246,7 +248,12 @@ export class StepProcesses {
    */
   async stopAll(): Promise<void> {
     this.stopping = true;
-    await Promise.all([...this.live].map((l) => this.ladder(l)));
+    // Never rejects (callers may not await it): a signal that cannot be sent is reported.
+    await Promise.all(
+      [...this.live].map((l) =>
+        this.ladder(l).catch((err) => this.opts.warn(`cannot end step process ${l.pid}: ${errText(err)}`)),
+      ),
+    );
   }
 
   /**
@@ -306,14 +313,25 @@ export class StepProcesses {
   private async ladder(l: Live): Promise<void> {
     if (!this.live.has(l)) return;
     const done = () => !this.live.has(l);
-    signal(-l.pid, "SIGTERM");
+    this.signalStep(l, "SIGTERM");
     await Promise.race([l.exited, this.waitFor(done)]);
     if (!done()) {
-      signal(-l.pid, "SIGKILL");
+      this.signalStep(l, "SIGKILL");
       await Promise.race([l.exited, this.waitFor(done)]);
     }
-    // The leader is gone; what it left in its group (same marker) goes too.
+    // The leader is gone; what it left behind (same marker) goes too.
     for (const p of findByMarker(l.marker)) if (isSame(p.pid, p.startTime)) signal(p.pid, "SIGKILL");
+  }
+
+  /**
+   * Signals a step process's group while its leader is still the recorded process (alive or our
+   * unreaped zombie: either way the group's number is still its own); once the leader is reaped, only
+   * the processes carrying its marker, one by one.
+   */
+  private signalStep(l: Live, sig: NodeJS.Signals): void {
+    const info = procInfo(l.pid);
+    if (l.startTime !== null && info?.startTime === l.startTime && info.state !== "X") signal(-l.pid, sig);
+    else for (const p of findByMarker(l.marker)) if (isSame(p.pid, p.startTime)) signal(p.pid, sig);
   }
 
   private async waitFor(cond: () => boolean): Promise<void> {
@@ -328,28 +346,39 @@ export class StepProcesses {
   private installExitHook(): void {
     if (this.exitHook) return;
     this.exitHook = () => {
-      const left = [...this.live].filter((l) => l.startTime !== null && isSame(l.pid, l.startTime));
-      if (left.length === 0) return;
-      const stillThere = () =>
-        left.filter((l) => isSame(l.pid, l.startTime as number) || findByMarker(l.marker).length > 0);
-      for (const l of left) signal(-l.pid, "SIGTERM");
-      const deadline = Date.now() + this.opts.stopTimeoutMs;
-      while (stillThere().length > 0 && Date.now() < deadline) sleepSync(POLL_MS);
-      for (const l of stillThere()) {
-        signal(-l.pid, "SIGKILL");
-        for (const p of findByMarker(l.marker)) signal(p.pid, "SIGKILL");
+      try {
+        this.finishLadderSync();
+      } catch (err) {
+        this.opts.warn(`cannot end the step processes at exit: ${errText(err)}`);
       }
-      const until = Date.now() + this.opts.stopTimeoutMs;
-      while (stillThere().length > 0 && Date.now() < until) sleepSync(POLL_MS);
     };
     process.once("exit", this.exitHook);
+  }
+
+  /** The stop ladder, synchronously, on what still runs (see installExitHook). */
+  private finishLadderSync(): void {
+    // The leader, or what it started (its marker): a zombie leader still holds the group's number.
+    const runs = (l: Live) =>
+      (l.startTime !== null && isSame(l.pid, l.startTime)) || findByMarker(l.marker).length > 0;
+    const left = [...this.live].filter(runs);
+    if (left.length === 0) return;
+    const stillThere = () => left.filter(runs);
+    for (const l of left) this.signalStep(l, "SIGTERM");
+    const deadline = Date.now() + this.opts.stopTimeoutMs;
+    while (stillThere().length > 0 && Date.now() < deadline) sleepSync(POLL_MS);
+    for (const l of stillThere()) {
+      this.signalStep(l, "SIGKILL");
+      for (const p of findByMarker(l.marker)) signal(p.pid, "SIGKILL");
+    }
+    const until = Date.now() + this.opts.stopTimeoutMs;
+    while (stillThere().length > 0 && Date.now() < until) sleepSync(POLL_MS);
   }
 
   private confirm(id: number, pid: number, startTime: number): void {
     try {
       this.opts.ledger.confirmStepProcess(id, pid, startTime);
     } catch (err) {
-      this.opts.warn(`cannot record step process ${pid}: ${(err as Error).message}`);
+      this.opts.warn(`cannot record step process ${pid}: ${errText(err)}`);
     }
   }
 
@@ -357,7 +386,7 @@ export class StepProcesses {
     try {
       this.opts.ledger.forgetStepProcess(id);
     } catch (err) {
-      this.opts.warn(`cannot remove the record of step process ${id}: ${(err as Error).message}`);
+      this.opts.warn(`cannot remove the record of step process ${id}: ${errText(err)}`);
     }
   }
 }
