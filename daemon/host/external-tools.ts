@@ -25,8 +25,16 @@ export interface ExternalToolsOptions {
   path: readonly string[] | null;
   /** Environment of the tools (already scrubbed of systemd's private variables); PATH is set to the list. */
   env: NodeJS.ProcessEnv;
-  /** Hard limit for one run; the tool is killed (SIGKILL) after it. */
+  /** Hard limit for one run; the tool is ended after it. */
   timeoutMs: number;
+  /**
+   * How a tool is run: a job's StepProcesses (own process group, recorded, ended on daemon stop);
+   * default runCommand (a plain child, SIGKILL at the timeout).
+   */
+  exec?: (
+    argv: readonly string[],
+    opts: { timeoutMs: number; env: NodeJS.ProcessEnv },
+  ) => Promise<CommandResult>;
 }
 
 export interface ToolRun extends CommandResult {
@@ -58,7 +66,8 @@ export class ExternalTools {
   async run(tool: ExternalTool, args: readonly string[]): Promise<ToolRun> {
     const file = this.find(tool);
     if (!file) throw new ToolNotFoundError(tool, this.dirs);
-    const r = await runCommand([file, ...args], { timeoutMs: this.opts.timeoutMs, env: this.env });
+    const exec = this.opts.exec ?? runCommand;
+    const r = await exec([file, ...args], { timeoutMs: this.opts.timeoutMs, env: this.env });
     return { ...r, argv: [tool, ...args] };
   }
 

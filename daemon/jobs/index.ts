@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { Config } from "../config/types";
 import type { Engine } from "../engine/engine";
 import { ExternalTools } from "../host/external-tools";
+import { StepProcesses } from "../host/step-process";
 import type { PreflightApi } from "../preflight";
 import type { StateStore } from "../state/store";
 import { NodeJobs } from "./catalog";
@@ -23,10 +24,19 @@ export function createJobRunner(opts: {
 }): JobRunner {
   const { cfg, store, engine } = opts;
   const kube = cfg.kubernetes;
+  const log = opts.log.child({ part: "jobs" });
+  // Every tool a step runs is a recorded child in its own process group (KillMode=process would
+  // otherwise leave it running past the daemon).
+  const processes = new StepProcesses({
+    ledger: store,
+    stopTimeoutMs: cfg.supervisor.stopTimeoutMs,
+    warn: (m) => log.warn(m),
+  });
   const tools = new ExternalTools({
     path: kube.toolPath,
     env: opts.env,
     timeoutMs: kube.commandTimeoutSec * 1000,
+    exec: (argv, o) => processes.run(argv, o),
   });
   const catalog = new NodeJobs({
     kube,
@@ -42,9 +52,10 @@ export function createJobRunner(opts: {
   return new JobRunner({
     store,
     catalog,
+    processes,
     emit: (kind, message) => {
       engine.addEvent(null, kind, message);
     },
-    log: opts.log.child({ part: "jobs" }),
+    log,
   });
 }

@@ -3,10 +3,17 @@
  * job at a time. Steps are idempotent; a failing step is recorded with its message and the job goes on
  * with the next one, ending failed (naming every failed step) if any failed. A job found `running`
  * when the daemon starts (a crash, or a stop mid-job) resumes at its first unfinished step: a step that
- * was running is run again, which its idempotence allows.
+ * was running is run again, which its idempotence allows, but only once the process an earlier daemon
+ * ran for it is gone (StepProcessControl.endLeftovers).
+ *
+ * Resuming comes before anything new, whatever the caller's order: the first start() (or
+ * resumeInterrupted()) reads the interrupted jobs, synchronously, before a new job is created; while
+ * they run, a new job gets 409, and a new job created meanwhile starts only after the leftovers of
+ * earlier daemons are ended. So a job POSTed between listen and resume never runs twice.
  */
 import type { Logger } from "pino";
 import { errorText } from "../engine/engine";
+import type { LeftoverOutcome } from "../host/step-process";
 import type { Job, StateStore } from "../state/store";
 
 /** What a step returns: a message for its record, or Skip to be recorded as skipped. */
@@ -39,8 +46,20 @@ export class JobConflictError extends Error {
   }
 }
 
+/** The processes job steps run (daemon/host/step-process.ts StepProcesses). */
+export interface StepProcessControl {
+  /** Which job step the processes started from now on belong to. */
+  setContext(ctx: { jobId: number; stepIdx: number } | null): void;
+  /** Ends what earlier daemons' steps left running (identity-checked) and says what it found. */
+  endLeftovers(): Promise<LeftoverOutcome[]>;
+  /** Daemon stop: the stop ladder on every step process still running. */
+  stopAll(): Promise<void>;
+}
+
 export interface JobRunnerOptions {
   store: StateStore;
+  /** Absent: steps' processes are not tracked (unit tests of in-memory steps). */
+  processes?: StepProcessControl;
   catalog: JobCatalog;
   /** A line in the node's history (and on the events stream) for each job and step transition. */
   emit: (kind: "job" | "job-step", message: string) => void;
@@ -51,6 +70,10 @@ export class JobRunner {
   private active: { id: number; kind: string } | null = null;
   private stopped = false;
   private current: Promise<void> = Promise.resolve();
+  /** Set by the first resumeInterrupted(): the resume of jobs left by an earlier daemon. */
+  private resuming: Promise<void> | null = null;
+  /** Jobs whose leftover step processes survived SIGKILL: not run again (id -> reason). */
+  private readonly blocked = new Map<number, string>();
 
   constructor(private readonly opts: JobRunnerOptions) {}
 
@@ -58,26 +81,34 @@ export class JobRunner {
   start(kind: string): Job {
     if (this.stopped) throw Object.assign(new Error("the daemon is stopping"), { statusCode: 503 });
     if (!this.opts.catalog.has(kind)) throw new Error(`unknown job kind ${JSON.stringify(kind)}`);
+    // Interrupted jobs are read before this one exists, and own the runner until they end.
+    const resumed = this.resumeInterrupted();
     if (this.active) throw new JobConflictError(this.active);
     const names = this.opts.catalog.plan(kind);
     const id = this.opts.store.createJob(kind, names);
     this.active = { id, kind };
     this.emit("job", `job ${id} (${kind}) started: ${names.join(", ")}`);
     const job = this.get(id) as Job;
-    this.current = this.runToEnd(id, kind);
+    this.current = resumed.then(() => this.runToEnd(id, kind));
     return job;
   }
 
   /**
    * Resumes the jobs a previous daemon left running, oldest first, one after the other (new jobs get
-   * 409 meanwhile). Resolves when they have ended.
+   * 409 meanwhile), after ending the step processes it left behind. Idempotent: later calls return the
+   * same promise. Resolves when they have ended; never rejects.
    */
   resumeInterrupted(): Promise<void> {
-    const left = this.opts.store.runningJobs();
+    if (this.resuming) return this.resuming;
+    const left = this.stopped ? [] : this.opts.store.runningJobs();
     const first = left[0];
-    if (!first) return Promise.resolve();
-    this.active = { id: first.id, kind: first.kind };
-    this.current = (async () => {
+    if (first) this.active = { id: first.id, kind: first.kind };
+    this.resuming = (async () => {
+      try {
+        await this.endLeftovers();
+      } catch (err) {
+        this.opts.log.error({ err: errorText(err) }, "cannot end the step processes of an earlier daemon");
+      }
       for (const job of left) {
         if (this.stopped) return;
         this.active = { id: job.id, kind: job.kind };
@@ -88,8 +119,10 @@ export class JobRunner {
         );
         await this.runToEnd(job.id, job.kind);
       }
+      if (this.active && left.some((j) => j.id === this.active?.id)) this.active = null;
     })();
-    return this.current;
+    this.current = this.resuming;
+    return this.resuming;
   }
 
   get(id: number): Job | undefined {
@@ -101,9 +134,14 @@ export class JobRunner {
     return this.opts.store.jobs(limit);
   }
 
-  /** Daemon shutdown: no further step starts; the job stays running in the database and resumes next start. */
-  stop(): void {
+  /**
+   * Daemon shutdown: no further step starts; the step process running (if any) is ended with the stop
+   * ladder (finished synchronously at process exit when not awaited); the job stays running in the
+   * database and resumes next start.
+   */
+  stop(): Promise<void> {
     this.stopped = true;
+    return this.opts.processes?.stopAll() ?? Promise.resolve();
   }
 
   /** Resolves when the job being run (if any) has ended or stopped: for tests and orderly shutdown. */
@@ -111,14 +149,42 @@ export class JobRunner {
     return this.current;
   }
 
+  /** Ends what earlier daemons' steps left running; says so in the history of the job concerned. */
+  private async endLeftovers(): Promise<void> {
+    const { processes, store } = this.opts;
+    if (!processes) return;
+    for (const o of await processes.endLeftovers()) {
+      const r = o.record;
+      if (o.otherBoot || (o.ended.length === 0 && o.survivors.length === 0)) continue;
+      const step =
+        r.jobId !== null && r.stepIdx !== null ? store.job(r.jobId)?.steps[r.stepIdx]?.name : undefined;
+      const where = r.jobId !== null ? `job ${r.jobId}${step ? ` step ${step}` : ""}` : "a job step";
+      const [prog = "", ...args] = r.argv;
+      const what = [prog.split("/").at(-1) ?? prog, ...args].join(" ");
+      if (o.ended.length > 0)
+        this.emit(
+          "job-step",
+          `${where}: ended the process an earlier daemon left running (${what}): ${o.ended.join(", ")}`,
+        );
+      if (o.survivors.length > 0 && r.jobId !== null) {
+        const why = `the process an earlier daemon ran for it (${what}, pid ${o.survivors.join(", ")}) survives SIGKILL; not run again`;
+        this.blocked.set(r.jobId, `${where}: ${why}`);
+        this.emit("job-step", `${where}: ${why}`);
+      }
+    }
+  }
+
   /** Runs the job's unfinished steps, then ends it. Never rejects: a broken store is logged. */
   private async runToEnd(id: number, kind: string): Promise<void> {
     try {
-      await this.runSteps(id, kind);
+      const blocked = this.blocked.get(id);
+      if (blocked) this.finish(id, kind, "interrupted", blocked);
+      else await this.runSteps(id, kind);
     } catch (err) {
       // The database closed under us (daemon shutdown): the job stays running and resumes next start.
       this.opts.log.error({ job: id, err: errorText(err) }, "job runner stopped");
     } finally {
+      this.opts.processes?.setContext(null);
       if (this.active?.id === id) this.active = null;
     }
   }
@@ -140,6 +206,7 @@ export class JobRunner {
       const run = catalog.step(kind, step.name) as StepRun;
       const where = `job ${id} (${kind}) step ${i + 1}/${total} ${step.name}`;
       store.startStep(id, step.idx);
+      this.opts.processes?.setContext({ jobId: id, stepIdx: step.idx });
       this.emit("job-step", `${where}: running`);
       let outcome: StepOutcome;
       try {

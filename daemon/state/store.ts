@@ -7,6 +7,7 @@ import { chmodSync, closeSync, constants, existsSync, mkdirSync, openSync } from
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import type { ComponentState, EventKind, NodeEvent } from "../engine/component";
+import type { StepProcessRecord } from "../host/step-process";
 import { checkSchemaVersion, findMigrationsDir, loadMigrations, MigrationError, migrate } from "./migrate";
 
 /** The state database cannot be used; the daemon must not start. The message is meant for an admin. */
@@ -150,6 +151,31 @@ export interface TapPlacement {
   mac: string | null;
   placement: string;
   netns: string | null;
+}
+
+interface StepProcessRow {
+  id: number;
+  job_id: number | null;
+  step_idx: number | null;
+  argv: string;
+  marker: string;
+  boot_id: string;
+  pid: number | null;
+  start_time: number | null;
+}
+
+function prepareStepQueries(db: Database.Database) {
+  return {
+    intend: db.prepare<[number | null, number | null, string, string, string, string]>(
+      `INSERT INTO step_processes (job_id, step_idx, argv, marker, boot_id, created_at)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+    ),
+    confirm: db.prepare<[number, number, number]>(
+      "UPDATE step_processes SET pid = ?, start_time = ? WHERE id = ?",
+    ),
+    forget: db.prepare<[number]>("DELETE FROM step_processes WHERE id = ?"),
+    all: db.prepare<[], StepProcessRow>("SELECT * FROM step_processes ORDER BY id"),
+  };
 }
 
 const JOB_COLS = "id, kind, state, created_at, updated_at, message";
@@ -486,6 +512,47 @@ export class StateStore {
   /** Names of every succeeded step of every job, oldest first (job id, then position). */
   succeededStepNames(): string[] {
     return this.q.succeededStepNames.all();
+  }
+
+  // ---- job step processes (migration 007) ------------------------------------------------------
+
+  /** Write-ahead: a step process about to be spawned (pid unknown yet). Returns the record's id. */
+  intendStepProcess(rec: Omit<StepProcessRecord, "id" | "pid" | "startTime">): number {
+    const q = this.stepQueries();
+    return Number(
+      q.intend.run(rec.jobId, rec.stepIdx, JSON.stringify(rec.argv), rec.marker, rec.bootId, now())
+        .lastInsertRowid,
+    );
+  }
+
+  confirmStepProcess(id: number, pid: number, startTime: number): void {
+    this.stepQueries().confirm.run(pid, startTime, id);
+  }
+
+  forgetStepProcess(id: number): void {
+    this.stepQueries().forget.run(id);
+  }
+
+  /** Every recorded step process, oldest first. */
+  stepProcesses(): StepProcessRecord[] {
+    return this.stepQueries()
+      .all.all()
+      .map((r) => ({
+        id: r.id,
+        jobId: r.job_id,
+        stepIdx: r.step_idx,
+        argv: JSON.parse(r.argv) as string[],
+        marker: r.marker,
+        bootId: r.boot_id,
+        pid: r.pid,
+        startTime: r.start_time,
+      }));
+  }
+
+  private stepQ: ReturnType<typeof prepareStepQueries> | null = null;
+  private stepQueries(): ReturnType<typeof prepareStepQueries> {
+    this.stepQ ??= prepareStepQueries(this.db);
+    return this.stepQ;
   }
 
   // ---- desired state ---------------------------------------------------------------------------

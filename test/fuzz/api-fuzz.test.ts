@@ -18,7 +18,9 @@
  * are then run with valid input once each, last. Reset and the kubeadm hooks are never run with valid
  * input here: they run kubeadm/systemctl on the node (test/integration covers them with fakes).
  *
- * FUZZ_SEED=<n> reproduces a run (the seed is printed); FUZZ_RUNS sets the runs per operation and kind.
+ * At least FUZZ_REQUESTS (default 10 000) requests per run: the runs per operation and kind are derived
+ * from the document's operations so the main phase reaches it (FUZZ_RUNS sets them instead). The count
+ * and the seed are printed; FUZZ_SEED=<n> reproduces a run.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -30,7 +32,9 @@ import { benchCoreConfig, type DaemonProcess, daemonFixture, scratchDir } from "
 import { StandIns } from "../helpers/stand-ins";
 
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31);
-const RUNS = process.env.FUZZ_RUNS ? Number(process.env.FUZZ_RUNS) : 100;
+const TARGET = process.env.FUZZ_REQUESTS ? Number(process.env.FUZZ_REQUESTS) : 10_000;
+/** Runs per operation and kind; derived from TARGET once the operations are known, unless given. */
+let RUNS = process.env.FUZZ_RUNS ? Number(process.env.FUZZ_RUNS) : 0;
 
 // ---- the OpenAPI document, as much of it as the fuzzer reads ----------------------------------------
 
@@ -291,6 +295,8 @@ describe("API fuzzing against a real daemon", () => {
   let d: DaemonProcess;
   let ops: Op[] = [];
   const counts = new Map<string, { valid: number; invalid: number; failures: number }>();
+  /** When the requests began (the daemon's start is not part of the fuzz time). */
+  let started = 0;
   const netns = () => `offloadd-${f.port}`;
   const toolsDir = scratchDir("offloadd-fuzz-");
 
@@ -309,7 +315,12 @@ describe("API fuzzing against a real daemon", () => {
     await d.until<{ phase: string }>("/v1/status", (s) => s.phase === "ready", 60_000);
     const doc = (await d.http("GET", "/v1/openapi.json")).body as OpenApi;
     ops = operations(doc).filter((o) => o.method !== "OPTIONS");
-    process.stdout.write(`# fuzz seed ${SEED} (FUZZ_SEED=${SEED} reproduces), ${RUNS} runs per kind\n`);
+    // Each operation sends RUNS*2 invalid requests, and RUNS valid ones when it may (safeValid).
+    const perRun = ops.reduce((a, op) => a + (safeValid(op) ? 3 : 2), 0);
+    if (RUNS === 0) RUNS = Math.ceil(TARGET / perRun);
+    process.stdout.write(
+      `# fuzz seed ${SEED} (FUZZ_SEED=${SEED} reproduces), ${RUNS} runs per kind over ${ops.length} operations: ${RUNS * perRun} requests planned\n`,
+    );
   });
   after(async () => {
     const rows = [...counts].map(
@@ -317,8 +328,9 @@ describe("API fuzzing against a real daemon", () => {
     );
     const total = [...counts.values()].reduce((a, c) => a + c.valid + c.invalid, 0);
     const failures = [...counts.values()].reduce((a, c) => a + c.failures, 0);
+    const secs = (Date.now() - started) / 1000;
     process.stdout.write(
-      `# fuzz seed ${SEED}: ${total} requests over ${counts.size} operations, ${failures} failures\n${rows.join("\n")}\n`,
+      `# fuzz seed ${SEED} (FUZZ_SEED=${SEED} reproduces): ${total} requests over ${counts.size} operations in ${secs.toFixed(1)} s, ${failures} failures\n${rows.join("\n")}\n`,
     );
     await f?.cleanup();
     rmSync(toolsDir, { recursive: true, force: true });
@@ -555,6 +567,7 @@ describe("API fuzzing against a real daemon", () => {
 
   test("every operation: valid and invalid requests, never a 5xx, rejected ones change nothing", async () => {
     assert.ok(ops.length >= 10, `operations in the document: ${ops.length}`);
+    started = Date.now();
     const s0 = await snapshot();
     const names = ((s0.components as { name: string }[] | undefined) ?? []).map((c) => c.name);
     const poolSize = (s0.taps as { count: number }).count;
@@ -580,6 +593,9 @@ describe("API fuzzing against a real daemon", () => {
     }
     assert.deepEqual(await snapshot(), s0);
     assert.equal(d.proc.exitCode, null, "the daemon still runs");
+    const sent = [...counts.values()].reduce((a, c) => a + c.valid + c.invalid, 0);
+    if (!process.env.FUZZ_RUNS)
+      assert.ok(sent >= TARGET, `${sent} requests sent; at least ${TARGET} (FUZZ_REQUESTS) per run`);
   });
 
   test("every request body schema has additionalProperties false", async () => {

@@ -8,9 +8,11 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import Database from "better-sqlite3";
 import type { NodeEvent, NodeStatus } from "../../daemon/engine/component";
+import { isAlive, procInfo } from "../../daemon/host/proc";
 import type { Job } from "../../daemon/state/store";
-import { type DaemonProcess, daemonFixture, scratchDir } from "../helpers/daemon";
+import { type DaemonProcess, daemonFixture, scratchDir, sleep } from "../helpers/daemon";
 import { StandIns } from "../helpers/stand-ins";
 
 type Fixture = Awaited<ReturnType<typeof daemonFixture>>;
@@ -28,7 +30,7 @@ after(async () => {
 });
 
 /** Stand-ins and two manifests in a scratch dir, and a daemon configured to use only them. */
-async function setup() {
+async function setup(extra: Record<string, unknown> = {}) {
   const dir = scratchDir("offloadd-reset-");
   scratches.push(dir);
   const tools = new StandIns(dir);
@@ -39,6 +41,7 @@ async function setup() {
     taps: { backend: "kernel" },
     target: { simulator: false },
     kubernetes: { toolPath: [tools.bin], manifests, kubeconfig: null, commandTimeoutSec: 120 },
+    ...extra,
   });
   fixtures.push(f);
   return { f, tools, manifests, hostRoot: join(f.dir, "hostroot"), netns: `offloadd-${f.port}` };
@@ -60,6 +63,14 @@ function populate(hostRoot: string): void {
   for (const d of [...GUIDE_DIRS, ...SIBLINGS]) {
     mkdirSync(join(hostRoot, d, "sub"), { recursive: true });
     writeFileSync(join(hostRoot, d, "sub", "file"), "x\n");
+  }
+}
+
+async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
   }
 }
 
@@ -212,7 +223,7 @@ describe("reset job", () => {
     );
   });
 
-  test("SIGKILL mid-job: the restarted daemon resumes at the step that was running and finishes", async () => {
+  test("SIGKILL mid-job: the old step process is ended (identity-checked) before the step runs again, once; a job POSTed at start is refused, not run twice", async () => {
     const { f, tools, manifests } = await setup();
     const [a, b] = manifests as [string, string];
     const mark = join(f.dir, "kubeadm-started");
@@ -220,10 +231,21 @@ describe("reset job", () => {
     tools.add("kubectl");
     tools.add("crictl");
     tools.add("systemctl");
-    // The first kubeadm blocks (the daemon is killed meanwhile); the re-run one returns at once.
+    // The first kubeadm blocks, ignoring SIGTERM (the daemon is killed meanwhile); the re-run one says
+    // whether the first still ran when it started (its /proc state; Z: ended, not yet reaped), then returns.
     tools.add(
       "kubeadm",
-      `if [ -e '${mark}' ]; then exit 0; fi\n: > '${mark}'\necho $$ > '${pidFile}'\nexec /bin/sleep 300`,
+      [
+        `if [ -e '${mark}' ]; then`,
+        `  s=$(cut -d' ' -f3 /proc/$(cat '${pidFile}')/stat 2>/dev/null)`,
+        `  printf '%s\\n' "old kubeadm: \${s:-gone}" >> '${tools.callsFile}'`,
+        "  exit 0",
+        "fi",
+        `: > '${mark}'`,
+        `echo $$ > '${pidFile}'`,
+        "trap '' TERM",
+        "exec /bin/sleep 300",
+      ].join("\n"),
     );
     const d1 = f.start();
     await d1.until<NodeStatus>("/v1/status", (s) => s.phase === "ready");
@@ -242,26 +264,102 @@ describe("reset job", () => {
     await d1.exited;
     const sleeper = Number(readFileSync(pidFile, "utf8"));
     sleepers.push(sleeper);
-    process.kill(sleeper, "SIGKILL");
+    assert.ok(isAlive(sleeper), "the step's process outlived the killed daemon");
 
     const d2 = f.start();
+    // As soon as the API answers: a new job is refused while the interrupted one resumes (never run twice).
+    let answer: { status: number; text: string } | null = null;
+    while (answer === null) {
+      try {
+        answer = await d2.http("POST", "/v1/reset");
+      } catch {
+        await sleep(5);
+      }
+    }
+    assert.equal(answer.status, 409, answer.text);
+    assert.match(answer.text, new RegExp(`job ${id} \\(reset\\) is running`));
     const job = await waitJob(d2, id);
     assert.equal(job.state, "succeeded", JSON.stringify(job));
     assert.ok(job.steps.every((s) => s.state === "succeeded"));
-    assert.deepEqual(tools.calls(), [
+    assert.ok(!isAlive(sleeper), "the old kubeadm is gone");
+    const calls = tools.calls();
+    assert.deepEqual(calls, [
       `kubectl delete -f ${b} --ignore-not-found`,
       `kubectl delete -f ${a} --ignore-not-found`,
       "kubeadm reset -f",
       "kubeadm reset -f",
+      calls[4]?.startsWith("old kubeadm: Z") ? calls[4] : "old kubeadm: gone",
       "crictl pods -q",
       "systemctl stop kubelet containerd",
     ]);
-    const resumed = (await events(d2)).find((e) => e.kind === "job" && e.message.includes("resumed"));
+    const history = await events(d2);
+    const resumed = history.find((e) => e.kind === "job" && e.message.includes("resumed"));
     assert.match(
       resumed?.message ?? "",
       new RegExp(`job ${id} \\(reset\\) resumed .* at step kubeadm-reset`),
     );
+    const ended = history.find((e) => e.message.includes("ended the process an earlier daemon left running"));
+    assert.match(
+      ended?.message ?? "",
+      new RegExp(`job ${id} step kubeadm-reset: .*\\(kubeadm reset -f\\): ${sleeper} \\(SIGKILL\\)`),
+    );
+    assert.equal(((await d2.http("GET", "/v1/jobs")).body as { jobs: Job[] }).jobs.length, 1, "one job only");
     // The resumed job still took the datapath down, as its last step.
     await d2.until<NodeStatus>("/v1/status", (s) => s.phase === "stopped", 10_000);
+    await d2.stop();
   });
+
+  // stopOnExit false is production (KillMode=process, the datapath outlives the daemon): the daemon
+  // exits at once, and the ladder is finished in its exit hook.
+  for (const stopOnExit of [true, false]) {
+    test(`daemon stop ends a running step's process group with the stop ladder (SIGTERM ignored: SIGKILL), stopOnExit ${stopOnExit}`, async () => {
+      const { f, tools, netns } = await setup({ datapath: { stopOnExit } });
+      const pidFile = join(f.dir, "kubeadm.pid");
+      for (const t of ["kubectl", "crictl", "systemctl"]) tools.add(t);
+      // kubeadm and a child of its own, both ignoring SIGTERM.
+      tools.add("kubeadm", `trap '' TERM\n/bin/sleep 300 &\necho "$$ $!" > '${pidFile}'\nwait`);
+      const d = f.start();
+      await d.until<NodeStatus>("/v1/status", (s) => s.phase === "ready");
+      const r = await d.http("POST", "/v1/reset");
+      assert.equal(r.status, 202, r.text);
+      const id = (r.body as Job).id;
+      await d.until<Job>(
+        `/v1/jobs/${id}`,
+        (j) => stepOf(j, "kubeadm-reset")?.state === "running" && existsSync(pidFile),
+      );
+      await until("both pids written", () => readFileSync(pidFile, "utf8").trim().split(" ").length === 2);
+      const pids = readFileSync(pidFile, "utf8").trim().split(" ").map(Number);
+      sleepers.push(...pids);
+      for (const pid of pids) assert.ok(isAlive(pid), `${pid} runs`);
+      const db = new Database(join(f.dir, "state", "state.db"), { readonly: true });
+      const rec = db.prepare("SELECT pid, start_time, argv FROM step_processes").all() as {
+        pid: number;
+        start_time: number;
+        argv: string;
+      }[];
+      db.close();
+      assert.equal(rec.length, 1, "the running step's process is recorded");
+      assert.equal(rec[0]?.pid, pids[0]);
+      assert.equal(rec[0]?.start_time, procInfo(pids[0] as number)?.startTime);
+      assert.deepEqual(JSON.parse(rec[0]?.argv ?? "[]"), [join(tools.bin, "kubeadm"), "reset", "-f"]);
+
+      await d.stop();
+      for (const pid of pids) assert.ok(!isAlive(pid), `${pid} ended with the daemon`);
+      const after = new Database(join(f.dir, "state", "state.db"), { readonly: true });
+      try {
+        const j = after.prepare("SELECT state FROM jobs WHERE id = ?").pluck().get(id);
+        assert.equal(j, "running", "the job itself resumes at the next start");
+      } finally {
+        after.close();
+      }
+      if (!stopOnExit) {
+        // The datapath the daemon left running (as production would): ended here, by its recorded pids.
+        const left = new Database(join(f.dir, "state", "state.db"), { readonly: true });
+        const children = left.prepare("SELECT pid FROM children").pluck().all() as number[];
+        left.close();
+        for (const pid of children) if (isAlive(pid)) process.kill(pid, "SIGKILL");
+        spawnSync("ip", ["netns", "del", netns], { stdio: "ignore" });
+      }
+    });
+  }
 });
