@@ -10,19 +10,52 @@
  *   component's first "ready" event in this process's life, taken from the engine's event stream (the
  *   backlog at build time, then live). Absent until the component has been ready once; events from an
  *   earlier daemon (persisted history) are older than the process and are ignored.
+ *
+ * prom-client itself is loaded on the first scrape (a daemon nobody scrapes never loads it); the
+ * ready times are recorded from the start. The default process metrics count from that first scrape.
  */
 import { performance } from "node:perf_hooks";
-import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import type { Registry } from "prom-client";
 import type { EngineApi, NodeEvent } from "../daemon/engine/component";
 import { nodePhases } from "./schemas/status";
 
 export interface ApiMetrics {
-  registry: Registry;
+  /** The registry, made on first call. */
+  registry(): Promise<Registry>;
   /** Stops listening to the engine. */
   close(): void;
 }
 
 export function createMetrics(engine: EngineApi): ApiMetrics {
+  const processStart = performance.timeOrigin;
+  const firstReady = new Map<string, number>();
+  const onEvent = (e: NodeEvent) => {
+    if (e.kind !== "ready" || e.component === null || firstReady.has(e.component)) return;
+    const t = Date.parse(e.time);
+    if (t >= processStart) firstReady.set(e.component, (t - processStart) / 1000);
+  };
+  for (let page = engine.events(0, 1000); page.length > 0; ) {
+    for (const e of page) onEvent(e);
+    const last = page.at(-1) as NodeEvent;
+    page = page.length < 1000 ? [] : engine.events(last.id, 1000);
+  }
+  engine.on("event", onEvent);
+  let registry: Promise<Registry> | null = null;
+  return {
+    registry: () => {
+      registry ??= import("prom-client").then((prom) => buildRegistry(prom, engine, firstReady));
+      return registry;
+    },
+    close: () => engine.off("event", onEvent),
+  };
+}
+
+function buildRegistry(
+  prom: typeof import("prom-client"),
+  engine: EngineApi,
+  firstReady: ReadonlyMap<string, number>,
+): Registry {
+  const { Counter, collectDefaultMetrics, Gauge, Registry } = prom;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -61,20 +94,6 @@ export function createMetrics(engine: EngineApi): ApiMetrics {
     },
   });
 
-  const processStart = performance.timeOrigin;
-  const firstReady = new Map<string, number>();
-  const onEvent = (e: NodeEvent) => {
-    if (e.kind !== "ready" || e.component === null || firstReady.has(e.component)) return;
-    const t = Date.parse(e.time);
-    if (t >= processStart) firstReady.set(e.component, (t - processStart) / 1000);
-  };
-  for (let page = engine.events(0, 1000); page.length > 0; ) {
-    for (const e of page) onEvent(e);
-    const last = page.at(-1) as NodeEvent;
-    page = page.length < 1000 ? [] : engine.events(last.id, 1000);
-  }
-  engine.on("event", onEvent);
-
   new Gauge({
     name: "k8s_offloadd_component_ready_seconds",
     help: "Seconds from the daemon's start to the component's first ready (absent until then).",
@@ -86,5 +105,5 @@ export function createMetrics(engine: EngineApi): ApiMetrics {
     },
   });
 
-  return { registry, close: () => engine.off("event", onEvent) };
+  return registry;
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import pino from "pino";
 import { serveUnixSocket } from "../api/plugins/socket";
@@ -10,7 +10,7 @@ import { Engine } from "./engine/engine";
 import { deleteNetns, ensureNetns } from "./host/netns";
 import { createJobRunner } from "./jobs";
 import { SystemdNotifier, scrubChildEnv } from "./notify/sd-notify";
-import { packageVersion } from "./paths";
+import { packageVersion, projectRoot } from "./paths";
 import { Preflight } from "./preflight";
 import { checkFiles, daemonFileRules } from "./security/files";
 import { ensureToken, TokenError } from "./security/token";
@@ -150,6 +150,7 @@ async function main(): Promise<number> {
     logger: log.child({ part: "api" }),
     version,
     access: { token, port: cfg.api.port, host: cfg.api.host, rateLimit: cfg.api.rateLimit },
+    openapiFile: join(projectRoot(), "openapi/openapi.json"),
   });
   const socketPath = `${cfg.runDir}/api.sock`;
   let socket: { close(): Promise<void> } | null = null;

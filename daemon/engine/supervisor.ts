@@ -10,6 +10,7 @@ import { signalGroup, spawnLogged } from "../host/spawn";
 import type { StateStore } from "../state/store";
 import { nextBackoff } from "./backoff";
 import type { ComponentSignals } from "./component";
+import { statusChanged } from "./status-epoch";
 
 export interface ProcessSpec {
   name: string;
@@ -182,6 +183,7 @@ export class Supervisor {
     this.startTime = startTime;
     this.spawnedAt = spawnedAt;
     this.adopted = true;
+    statusChanged();
     this.follow();
     // Not our child: no exit event. Poll /proc for it to go away.
     this.pollTimer = setInterval(() => {
@@ -208,6 +210,7 @@ export class Supervisor {
     this.child = child;
     this.pid = pid;
     this.adopted = false;
+    statusChanged();
     this.spawnedAt = Date.now();
     this.startTime = procInfo(pid)?.startTime ?? 0;
     child.once("exit", (code, signal) => {
@@ -230,7 +233,10 @@ export class Supervisor {
   private follow(): void {
     this.follower?.close();
     const name = this.spec.name;
-    this.follower = new LogFollower(this.spec.logFile, (line) => this.log.info({ component: name }, line));
+    this.follower = new LogFollower(this.spec.logFile, (line) => {
+      statusChanged(); // the log tail shown by status moved
+      this.log.info({ component: name }, line);
+    });
   }
 
   private onExit(reason: string): void {
@@ -240,6 +246,7 @@ export class Supervisor {
     const ranMs = Date.now() - this.spawnedAt;
     this.pid = null;
     this.adopted = false;
+    statusChanged();
     for (const w of this.exitWaiters.splice(0)) w();
     if (!this.wanted) return;
 
@@ -265,7 +272,7 @@ export class Supervisor {
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;
       if (!this.wanted) return;
-      this.restarts++;
+      this.restarts++; // shown once spawn() bumps the status epoch
       this.spawn();
       if (this.pid !== null) this.signals?.restarted(this.spec.name);
     }, delay);
@@ -295,6 +302,7 @@ export class Supervisor {
 
   private stopped(how: string): void {
     this.pid = null;
+    statusChanged();
     if (this.pollTimer) clearInterval(this.pollTimer);
     this.pollTimer = null;
     this.follower?.poll();

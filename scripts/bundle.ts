@@ -1,0 +1,68 @@
+/**
+ * `npm run build` (after tsc, which stays the type check): one esbuild bundle per entry point,
+ *   dist/bundle/k8s-offloadd.js     the daemon (daemon/main.ts)
+ *   dist/bundle/k8s-offloadctl.js   the CLI (cli/k8s-offloadctl.ts)
+ * `npm start`, the tests and the RPM all run these files: what is tested is what is shipped.
+ *
+ * The native modules (better-sqlite3, unix-dgram) stay external: they are loaded at run time from the
+ * node_modules/ beside the bundle (the repository's, or the one the RPM ships with only those two
+ * packages and `bindings`, their loader, in it). Their own loaders find their .node file as they always
+ * do; nothing is patched, and a .node file stays next to the package.json that says which it is.
+ *
+ * What is needed only sometimes (grpc-js and the protos, prom-client, @fastify/swagger) is reached
+ * through `await import()` in the code: esbuild keeps such a module in the bundle but wrapped, so it is
+ * evaluated on first use only.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { build, type Metafile } from "esbuild";
+import { repoRoot } from "./write-openapi";
+
+/** Run-time external modules: native code, loaded from node_modules beside the bundle. */
+export const NATIVE_MODULES = ["better-sqlite3", "unix-dgram"] as const;
+
+export const ENTRY_POINTS = {
+  "k8s-offloadd": "daemon/main.ts",
+  "k8s-offloadctl": "cli/k8s-offloadctl.ts",
+} as const;
+
+export async function bundle(root = repoRoot(), outdir = join(root, "dist/bundle")): Promise<Metafile> {
+  mkdirSync(outdir, { recursive: true });
+  const result = await build({
+    absWorkingDir: root,
+    entryPoints: Object.fromEntries(Object.entries(ENTRY_POINTS).map(([k, v]) => [k, join(root, v)])),
+    outdir,
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    format: "cjs",
+    external: [...NATIVE_MODULES],
+    // Names kept: error classes are reported by name (MigrationError, StateError, ...).
+    keepNames: true,
+    minifyWhitespace: true,
+    minifySyntax: true,
+    sourcemap: "linked",
+    sourcesContent: false,
+    legalComments: "linked",
+    metafile: true,
+    logLevel: "warning",
+    // The entry points' `#!/usr/bin/env node` lines are kept by esbuild.
+  });
+  writeFileSync(join(outdir, "meta.json"), JSON.stringify(result.metafile));
+  return result.metafile;
+}
+
+if (require.main === module) {
+  bundle().then(
+    (meta) => {
+      for (const [file, o] of Object.entries(meta.outputs)) {
+        if (file.endsWith(".js"))
+          process.stderr.write(`bundle: ${file} ${(o.bytes / 1024).toFixed(0)} KiB\n`);
+      }
+    },
+    (err) => {
+      process.stderr.write(`bundle: ${(err as Error).message}\n`);
+      process.exit(1);
+    },
+  );
+}
