@@ -13,10 +13,18 @@
  * through `await import()` in the code: esbuild keeps such a module in the bundle but wrapped, so it is
  * evaluated on first use only.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { build, type Metafile } from "esbuild";
-import { repoRoot } from "./write-openapi";
+
+/** The repository root: the nearest directory above this file holding package.json (no other imports:
+ * scripts/package-rpm.sh compiles this file alone with the shipped code). */
+function repoRoot(from = __dirname): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "package.json"))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no package.json above ${from}`);
+  }
+}
 
 /** Run-time external modules: native code, loaded from node_modules beside the bundle. */
 export const NATIVE_MODULES = ["better-sqlite3", "unix-dgram"] as const;
