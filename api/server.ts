@@ -10,7 +10,8 @@
  *   stack traces and paths go to the log only.
  */
 import { readFileSync } from "node:fs";
-import Ajv, { type ErrorObject } from "ajv";
+import SerializerSelector from "@fastify/fast-json-stringify-compiler";
+import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
 import Fastify, {
   type FastifyError,
   type FastifyInstance,
@@ -78,6 +79,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     logController: new LogController({ disableRequestLogging: true }),
     schemaErrorFormatter: formatValidationErrors,
     bodyLimit: BODY_LIMIT,
+    // Each route's response serializers are compiled on its first answer, not all at start-up.
+    schemaController: { compilersFactory: { buildSerializer: lazySerializers } },
     // A URL fastify cannot decode (a bad or non-UTF-8 percent-escape) never reaches the error handler;
     // without this it answers in fastify's own shape, echoing the URL.
     frameworkErrors: (_err, _request, reply) =>
@@ -92,7 +95,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const textParts = new Ajv({ ...ajvOptions, coerceTypes: true });
   const jsonParts = new Ajv({ ...ajvOptions, coerceTypes: false });
   app.setValidatorCompiler(({ schema, httpPart }) =>
-    (httpPart === "body" ? jsonParts : textParts).compile(schema),
+    lazyValidator(() => (httpPart === "body" ? jsonParts : textParts).compile(schema)),
   );
 
   for (const schema of sharedSchemas) app.addSchema(schema);
@@ -230,6 +233,36 @@ function sendError(err: FastifyError, request: FastifyRequest, reply: FastifyRep
     error: "internal_error",
     message: `internal error while serving ${request.method} ${request.routeOptions.url ?? "this route"}; the daemon's log has the details`,
   });
+}
+
+/**
+ * Start-up compiles no schema: a route's validator (Ajv) and serializers (fast-json-stringify) are
+ * compiled on its first request, which is most of what `app.ready()` cost (the daemon reaches READY=1
+ * sooner; each route's first answer pays for its own). Same compilers, same results, only later.
+ */
+function lazyValidator(compile: () => ValidateFunction): ValidateFunction {
+  let compiled: ValidateFunction | null = null;
+  // fastify reads `.errors` off the function it was given after a false result.
+  const validate = ((data: unknown) => {
+    compiled ??= compile();
+    const ok = compiled(data);
+    validate.errors = compiled.errors;
+    return ok;
+  }) as ValidateFunction;
+  return validate;
+}
+
+type SerializerFactory = ReturnType<typeof SerializerSelector>;
+
+function lazySerializers(...args: Parameters<SerializerFactory>): ReturnType<SerializerFactory> {
+  const compileFor = SerializerSelector()(...args);
+  return (route) => {
+    let serialize: ((data: unknown) => string) | null = null;
+    return (data: unknown) => {
+      serialize ??= compileFor(route);
+      return serialize(data);
+    };
+  };
 }
 
 /** A route option that takes one hook or several, as a list. */

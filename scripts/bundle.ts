@@ -9,16 +9,22 @@
  * packages and `bindings`, their loader, in it). Their own loaders find their .node file as they always
  * do; nothing is patched, and a .node file stays next to the package.json that says which it is.
  *
+ * The config validator is compiled here, ahead of time (precompiledConfigValidator); Ajv compiles
+ * the API's route schemas on each route's first request (api/server.ts).
+ *
  * What is needed only sometimes (grpc-js and the protos, prom-client, @fastify/swagger) is reached
  * through `await import()` in the code: esbuild keeps such a module in the bundle but wrapped, so it is
  * evaluated on first use only.
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { build, type Metafile } from "esbuild";
+import Ajv from "ajv";
+import standaloneCode from "ajv/dist/standalone";
+import { build, type Metafile, type Plugin } from "esbuild";
+import { configSchema } from "../daemon/config/schema";
+import { CONFIG_AJV_OPTIONS } from "../daemon/config/validator";
 
-/** The repository root: the nearest directory above this file holding package.json (no other imports:
- * scripts/package-rpm.sh compiles this file alone with the shipped code). */
+/** The repository root: the nearest directory above this file holding package.json. */
 function repoRoot(from = __dirname): string {
   for (let dir = from; ; dir = dirname(dir)) {
     if (existsSync(join(dir, "package.json"))) return dir;
@@ -33,6 +39,27 @@ export const ENTRY_POINTS = {
   "k8s-offloadd": "daemon/main.ts",
   "k8s-offloadctl": "cli/k8s-offloadctl.ts",
 } as const;
+
+/**
+ * Replaces daemon/config/validator.ts in the bundle with Ajv standalone code of the same schema and
+ * options: the same checks, the same error objects, nothing compiled at start-up.
+ */
+export function precompiledConfigValidator(root: string): Plugin {
+  return {
+    name: "precompiled-config-validator",
+    setup(b) {
+      b.onLoad({ filter: /[/\\]daemon[/\\]config[/\\]validator\.ts$/ }, () => {
+        const ajv = new Ajv({ ...CONFIG_AJV_OPTIONS, code: { source: true } });
+        const validate = standaloneCode(ajv, ajv.compile(configSchema));
+        return {
+          contents: `${validate}\nconst compiled = module.exports;\nmodule.exports = { configValidator: () => compiled };\n`,
+          loader: "js",
+          resolveDir: root,
+        };
+      });
+    },
+  };
+}
 
 export async function bundle(root = repoRoot(), outdir = join(root, "dist/bundle")): Promise<Metafile> {
   mkdirSync(outdir, { recursive: true });
@@ -52,6 +79,7 @@ export async function bundle(root = repoRoot(), outdir = join(root, "dist/bundle
     sourcemap: "linked",
     sourcesContent: false,
     legalComments: "linked",
+    plugins: [precompiledConfigValidator(root)],
     metafile: true,
     logLevel: "warning",
     // The entry points' `#!/usr/bin/env node` lines are kept by esbuild.
