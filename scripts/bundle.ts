@@ -32,6 +32,13 @@ function repoRoot(from = __dirname): string {
   }
 }
 
+/**
+ * Packages whose code is evaluated on first use of one of their exports rather than when a module
+ * importing them is (a kernel-backend node never talks gRPC): grpc-js and, through proto-loader,
+ * protobufjs and the protos. Works whoever imports them, however (lazyPackages).
+ */
+export const LAZY_PACKAGES = ["@grpc/grpc-js", "@grpc/proto-loader"] as const;
+
 /** Run-time external modules: native code, loaded from node_modules beside the bundle. */
 export const NATIVE_MODULES = ["better-sqlite3", "unix-dgram"] as const;
 
@@ -61,6 +68,47 @@ export function precompiledConfigValidator(root: string): Plugin {
   };
 }
 
+/**
+ * An import of a LAZY_PACKAGES package resolves to a stand-in with one getter per export name (the
+ * names are read here, at build time); the first getter read evaluates the real package, which stays in
+ * the bundle. `__esModule` is a plain value so esbuild's interop reads no getter when importing.
+ */
+export function lazyPackages(root: string): Plugin {
+  const names = new Set<string>(LAZY_PACKAGES);
+  return {
+    name: "lazy-packages",
+    setup(b) {
+      b.onResolve({ filter: /^@grpc\/(grpc-js|proto-loader)$/ }, (args) => {
+        if (!names.has(args.path) || args.namespace === "lazy-real") return undefined;
+        if (args.pluginData === "real") return undefined;
+        return { path: args.path, namespace: "lazy" };
+      });
+      b.onLoad({ filter: /.*/, namespace: "lazy" }, (args) => {
+        const real = require(require.resolve(args.path, { paths: [root] })) as Record<string, unknown>;
+        const keys = Object.getOwnPropertyNames(real).filter((k) => k !== "__esModule");
+        return {
+          contents: [
+            `let real;`,
+            `const load = () => (real ??= require(${JSON.stringify(`${args.path}?real`)}));`,
+            `Object.defineProperty(exports, "__esModule", { value: ${real.__esModule === true} });`,
+            `for (const k of ${JSON.stringify(keys)}) Object.defineProperty(exports, k, { enumerable: true, get: () => load()[k] });`,
+          ].join("\n"),
+          loader: "js",
+          resolveDir: root,
+        };
+      });
+      b.onResolve({ filter: /\?real$/ }, async (args) => {
+        const r = await b.resolve(args.path.slice(0, -"?real".length), {
+          kind: "require-call",
+          resolveDir: root,
+          pluginData: "real",
+        });
+        return { path: r.path, external: r.external };
+      });
+    },
+  };
+}
+
 export async function bundle(root = repoRoot(), outdir = join(root, "dist/bundle")): Promise<Metafile> {
   mkdirSync(outdir, { recursive: true });
   const result = await build({
@@ -79,7 +127,7 @@ export async function bundle(root = repoRoot(), outdir = join(root, "dist/bundle
     sourcemap: "linked",
     sourcesContent: false,
     legalComments: "linked",
-    plugins: [precompiledConfigValidator(root)],
+    plugins: [precompiledConfigValidator(root), lazyPackages(root)],
     metafile: true,
     logLevel: "warning",
     // The entry points' `#!/usr/bin/env node` lines are kept by esbuild.
