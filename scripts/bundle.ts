@@ -1,8 +1,11 @@
 /**
  * `npm run build` (after tsc, which stays the type check): one esbuild bundle per entry point,
- *   dist/bundle/k8s-offloadd.js     the daemon (daemon/main.ts)
- *   dist/bundle/k8s-offloadctl.js   the CLI (cli/k8s-offloadctl.ts)
- * `npm start`, the tests and the RPM all run these files: what is tested is what is shipped.
+ *   dist/bundle/k8s-offloadd.main.js     the daemon (daemon/main.ts)
+ *   dist/bundle/k8s-offloadctl.main.js   the CLI (cli/k8s-offloadctl.ts)
+ * each run by a small loader beside it (dist/bundle/k8s-offloadd.js, k8s-offloadctl.js: LOADER) that
+ * hands V8 the code cache made here by running the bundle's start-up once (scripts/code-cache.ts):
+ * most of a start is otherwise parsing and compiling the bundle. `npm start`, the tests and the RPM all
+ * run these files: what is tested is what is shipped.
  *
  * The native modules (better-sqlite3, unix-dgram) stay external: they are loaded at run time from the
  * node_modules/ beside the bundle (the repository's, or the one the RPM ships with only those two
@@ -16,7 +19,8 @@
  * through `await import()` in the code: esbuild keeps such a module in the bundle but wrapped, so it is
  * evaluated on first use only.
  */
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import Ajv from "ajv";
 import standaloneCode from "ajv/dist/standalone";
@@ -46,6 +50,40 @@ export const ENTRY_POINTS = {
   "k8s-offloadd": "daemon/main.ts",
   "k8s-offloadctl": "cli/k8s-offloadctl.ts",
 } as const;
+
+/** Arguments that run an entry point's whole start-up and nothing else: what the code cache holds. */
+const WARM_UP: Record<keyof typeof ENTRY_POINTS, string[]> = {
+  "k8s-offloadd": ["--version"],
+  "k8s-offloadctl": ["--help"],
+};
+
+/**
+ * The loader of NAME.main.js: the same CommonJS wrapper and module object Node would give it, compiled
+ * with NAME.main.js.cache when there is one (V8 checks that it fits this source and this runtime, and
+ * compiles as usual when not).
+ */
+export const LOADER = `#!/usr/bin/env node
+"use strict";
+// Runs the bundle beside this file with V8's code cache made at build time (scripts/bundle.ts).
+const { readFileSync } = require("node:fs");
+const Module = require("node:module");
+const { join } = require("node:path");
+const { constants, Script } = require("node:vm");
+const file = join(__dirname, __filename.slice(__dirname.length + 1).replace(/\\.js$/, ".main.js"));
+let cachedData;
+try {
+  cachedData = readFileSync(\`\${file}.cache\`);
+} catch {}
+const script = new Script(Module.wrap(readFileSync(file, "utf8")), {
+  filename: file,
+  cachedData,
+  importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+});
+const m = new Module(file, module);
+m.filename = file;
+m.paths = Module._nodeModulePaths(__dirname);
+script.runInThisContext().call(m.exports, m.exports, Module.createRequire(file), m, file, __dirname);
+`;
 
 /**
  * Replaces daemon/config/validator.ts in the bundle with Ajv standalone code of the same schema and
@@ -113,7 +151,9 @@ export async function bundle(root = repoRoot(), outdir = join(root, "dist/bundle
   mkdirSync(outdir, { recursive: true });
   const result = await build({
     absWorkingDir: root,
-    entryPoints: Object.fromEntries(Object.entries(ENTRY_POINTS).map(([k, v]) => [k, join(root, v)])),
+    entryPoints: Object.fromEntries(
+      Object.entries(ENTRY_POINTS).map(([k, v]) => [`${k}.main`, join(root, v)]),
+    ),
     outdir,
     bundle: true,
     platform: "node",
@@ -130,15 +170,34 @@ export async function bundle(root = repoRoot(), outdir = join(root, "dist/bundle
     plugins: [precompiledConfigValidator(root), lazyPackages(root)],
     metafile: true,
     logLevel: "warning",
-    // The entry points' `#!/usr/bin/env node` lines are kept by esbuild.
   });
   writeFileSync(join(outdir, "meta.json"), JSON.stringify(result.metafile));
+  for (const name of Object.keys(ENTRY_POINTS)) {
+    // The entry points' `#!` line ends up first in the bundle; the loader compiles the bundle inside a
+    // function wrapper, where it is a syntax error. A comment keeps the line (and the source map) in place.
+    const main = join(outdir, `${name}.main.js`);
+    writeFileSync(main, readFileSync(main, "utf8").replace(/^#![^\n]*/, "// bundled by scripts/bundle.ts"));
+    writeFileSync(join(outdir, `${name}.js`), LOADER, { mode: 0o755 });
+  }
   return result.metafile;
 }
 
+/** Makes NAME.main.js.cache for each entry point with `node` (the runtime that will run them). */
+export function codeCaches(outdir: string, node = process.execPath): void {
+  for (const [name, args] of Object.entries(WARM_UP)) {
+    const r = spawnSync(node, [join(__dirname, "code-cache.js"), join(outdir, `${name}.main.js`), ...args], {
+      stdio: ["ignore", "ignore", "pipe"],
+      encoding: "utf8",
+    });
+    if (r.status !== 0) throw new Error(`code cache of ${name}: exit ${r.status}: ${r.stderr}`);
+  }
+}
+
 if (require.main === module) {
-  bundle().then(
+  const outdir = join(repoRoot(), "dist/bundle");
+  bundle(repoRoot(), outdir).then(
     (meta) => {
+      codeCaches(outdir);
       for (const [file, o] of Object.entries(meta.outputs)) {
         if (file.endsWith(".js"))
           process.stderr.write(`bundle: ${file} ${(o.bytes / 1024).toFixed(0)} KiB\n`);

@@ -101,21 +101,24 @@ if [ ! -e "$stage/.complete" ]; then
 {
   "extends": "./tsconfig.json",
   "compilerOptions": { "outDir": "dist", "rootDir": ".", "sourceMap": false },
-  "include": ["daemon", "api", "cli", "scripts/bundle.ts"]
+  "include": ["daemon", "api", "cli", "scripts/bundle.ts", "scripts/code-cache.ts"]
 }
 EOF
   node "$src/node_modules/typescript/bin/tsc" -p "$src/tsconfig.rpm.json"
   for d in dist/test dist/bench; do
     [ ! -e "$src/$d" ] || { echo "package-rpm: $d was built (the shipped code imports it)" >&2; exit 1; }
   done
-  node "$src/dist/scripts/bundle.js"
+  node -e 'require(process.argv[1]).bundle(process.argv[2], process.argv[3]).catch((e) => {
+    console.error(e); process.exit(1); })' "$src/dist/scripts/bundle.js" "$src" "$src/dist/bundle"
 
   # 3. The installed tree.
   lib="$stage/lib"
   mkdir -p "$lib"
-  cp "$src/dist/bundle/k8s-offloadd.js" "$src/dist/bundle/k8s-offloadctl.js" "$lib/"
-  # The wrappers name the runtime: the bundles' `#!/usr/bin/env node` lines go (they are not run directly).
-  sed -i '1{/^#!/d}' "$lib/k8s-offloadd.js" "$lib/k8s-offloadctl.js"
+  for name in k8s-offloadd k8s-offloadctl; do
+    cp "$src/dist/bundle/$name.js" "$src/dist/bundle/$name.main.js" "$lib/"
+  done
+  # The wrappers name the runtime: the `#!/usr/bin/env node` lines go (nothing runs these directly).
+  sed -i '1{/^#!/d}' "$lib"/*.js
   # The licence texts of the bundled packages (esbuild collects their legal comments).
   for f in "$src"/dist/bundle/*.LEGAL.txt; do [ -e "$f" ] && cp "$f" "$lib/"; done
   node -e '
@@ -153,6 +156,21 @@ EOF
   find "$lib" -type d -exec chmod 0755 {} +
   find "$lib" -type f -exec chmod 0644 {} +
   chmod 0755 "$stage/runtime/node"
+
+  # V8's code cache of each bundle's start-up, made by the runtime that will use it (the bundled one;
+  # with --runtime system a different node rejects it and compiles as usual).
+  node -e 'require(process.argv[1]).codeCaches(process.argv[2], process.argv[3])' \
+    "$src/dist/scripts/bundle.js" "$lib" "$stage/runtime/node"
+  chmod 0644 "$lib"/*.cache
+  "$stage/runtime/node" -e '
+    const { readFileSync } = require("node:fs");
+    const Module = require("node:module");
+    const { Script } = require("node:vm");
+    for (const f of process.argv.slice(1)) {
+      const s = new Script(Module.wrap(readFileSync(f, "utf8")), { cachedData: readFileSync(`${f}.cache`) });
+      if (s.cachedDataRejected) throw new Error(`package-rpm: the runtime rejects the code cache of ${f}`);
+    }
+  ' "$lib/k8s-offloadd.main.js" "$lib/k8s-offloadctl.main.js"
 
   # 5. The laid-out tree runs with the runtime it ships with: the daemon finds package.json and
   # migrations/ beside it, the CLI answers, the native modules load.
