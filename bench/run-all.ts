@@ -1,5 +1,6 @@
 /** `npm run bench`: every benchmark, in the throwaway namespace of scripts/bench.sh. */
 import { benchApi } from "./api";
+import { benchApiHooks } from "./api-hooks";
 import { benchRecovery } from "./recovery";
 import { benchStartup } from "./startup";
 import { benchTaps } from "./taps";
@@ -11,6 +12,7 @@ async function main() {
     ["startup", benchStartup],
     ["recovery", benchRecovery],
     ["api", benchApi],
+    ["api-hooks", benchApiHooks],
     ["taps-kernel", benchTapsKernel],
     ["taps", benchTaps],
   ];

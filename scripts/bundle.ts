@@ -2,7 +2,7 @@
  * `npm run build` (after tsc, which stays the type check): one esbuild bundle per entry point,
  *   dist/bundle/k8s-offloadd.main.js     the daemon (daemon/main.ts)
  *   dist/bundle/k8s-offloadctl.main.js   the CLI (cli/k8s-offloadctl.ts)
- * each run by a small loader beside it (dist/bundle/k8s-offloadd.js, k8s-offloadctl.js: LOADER) that
+ * each run by a small loader beside it (dist/bundle/k8s-offloadd.js, k8s-offloadctl.js: loader()) that
  * hands V8 the code cache made here by running the bundle's start-up once (scripts/code-cache.ts):
  * most of a start is otherwise parsing and compiling the bundle. `npm start`, the tests and the RPM all
  * run these files: what is tested is what is shipped.
@@ -62,14 +62,14 @@ const WARM_UP: Record<keyof typeof ENTRY_POINTS, string[]> = {
  * with NAME.main.js.cache when there is one (V8 checks that it fits this source and this runtime, and
  * compiles as usual when not).
  */
-export const LOADER = `#!/usr/bin/env node
+export const loader = (name: string) => `#!/usr/bin/env node
 "use strict";
 // Runs the bundle beside this file with V8's code cache made at build time (scripts/bundle.ts).
 const { readFileSync } = require("node:fs");
 const Module = require("node:module");
 const { join } = require("node:path");
 const { constants, Script } = require("node:vm");
-const file = join(__dirname, __filename.slice(__dirname.length + 1).replace(/\\.js$/, ".main.js"));
+const file = join(__dirname, ${JSON.stringify(`${name}.main.js`)});
 let cachedData;
 try {
   cachedData = readFileSync(\`\${file}.cache\`);
@@ -177,7 +177,7 @@ export async function bundle(root = repoRoot(), outdir = join(root, "dist/bundle
     // function wrapper, where it is a syntax error. A comment keeps the line (and the source map) in place.
     const main = join(outdir, `${name}.main.js`);
     writeFileSync(main, readFileSync(main, "utf8").replace(/^#![^\n]*/, "// bundled by scripts/bundle.ts"));
-    writeFileSync(join(outdir, `${name}.js`), LOADER, { mode: 0o755 });
+    writeFileSync(join(outdir, `${name}.js`), loader(name), { mode: 0o755 });
   }
   return result.metafile;
 }
