@@ -1,6 +1,7 @@
 /** `npm run bench`: every benchmark, in the throwaway namespace of scripts/bench.sh. */
 import { benchApi } from "./api";
 import { benchApiHooks } from "./api-hooks";
+import { benchPackage } from "./package";
 import { benchRecovery } from "./recovery";
 import { benchStartup } from "./startup";
 import { benchTaps } from "./taps";
@@ -13,6 +14,7 @@ async function main() {
     ["recovery", benchRecovery],
     ["api", benchApi],
     ["api-hooks", benchApiHooks],
+    ["package", benchPackage],
     ["taps-kernel", benchTapsKernel],
     ["taps", benchTaps],
   ];
