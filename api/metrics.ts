@@ -13,15 +13,19 @@
  * - k8s_offloadd_taps_available / k8s_offloadd_taps_in_use / k8s_offloadd_taps_lost: pool TAPs
  *   available for pods, taken by pods, and lost (made, kernel side gone), from the pool's last look
  *   (it looks every reconcile interval; a scrape does no work). Absent without a pool.
+ *
+ * prom-client itself is loaded on the first scrape (a daemon nobody scrapes never loads it); the
+ * ready times are recorded from the start. The default process metrics count from that first scrape.
  */
 import { performance } from "node:perf_hooks";
-import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import type { Registry } from "prom-client";
 import type { EngineApi, NodeEvent } from "../daemon/engine/component";
 import type { TapCountsLike } from "./routes/taps";
 import { nodePhases } from "./schemas/status";
 
 export interface ApiMetrics {
-  registry: Registry;
+  /** The registry, made on first call. */
+  registry(): Promise<Registry>;
   /** Stops listening to the engine. */
   close(): void;
 }
@@ -30,6 +34,36 @@ export function createMetrics(
   engine: EngineApi,
   taps: { counts(): TapCountsLike } | null = null,
 ): ApiMetrics {
+  const processStart = performance.timeOrigin;
+  const firstReady = new Map<string, number>();
+  const onEvent = (e: NodeEvent) => {
+    if (e.kind !== "ready" || e.component === null || firstReady.has(e.component)) return;
+    const t = Date.parse(e.time);
+    if (t >= processStart) firstReady.set(e.component, (t - processStart) / 1000);
+  };
+  for (let page = engine.events(0, 1000); page.length > 0; ) {
+    for (const e of page) onEvent(e);
+    const last = page.at(-1) as NodeEvent;
+    page = page.length < 1000 ? [] : engine.events(last.id, 1000);
+  }
+  engine.on("event", onEvent);
+  let registry: Promise<Registry> | null = null;
+  return {
+    registry: () => {
+      registry ??= import("prom-client").then((prom) => buildRegistry(prom, engine, firstReady, taps));
+      return registry;
+    },
+    close: () => engine.off("event", onEvent),
+  };
+}
+
+function buildRegistry(
+  prom: typeof import("prom-client"),
+  engine: EngineApi,
+  firstReady: ReadonlyMap<string, number>,
+  taps: { counts(): TapCountsLike } | null,
+): Registry {
+  const { Counter, collectDefaultMetrics, Gauge, Registry } = prom;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -67,20 +101,6 @@ export function createMetrics(
       for (const phase of nodePhases) this.set({ phase }, phase === current ? 1 : 0);
     },
   });
-
-  const processStart = performance.timeOrigin;
-  const firstReady = new Map<string, number>();
-  const onEvent = (e: NodeEvent) => {
-    if (e.kind !== "ready" || e.component === null || firstReady.has(e.component)) return;
-    const t = Date.parse(e.time);
-    if (t >= processStart) firstReady.set(e.component, (t - processStart) / 1000);
-  };
-  for (let page = engine.events(0, 1000); page.length > 0; ) {
-    for (const e of page) onEvent(e);
-    const last = page.at(-1) as NodeEvent;
-    page = page.length < 1000 ? [] : engine.events(last.id, 1000);
-  }
-  engine.on("event", onEvent);
 
   new Gauge({
     name: "k8s_offloadd_component_ready_seconds",
@@ -120,5 +140,5 @@ export function createMetrics(
     );
   }
 
-  return { registry, close: () => engine.off("event", onEvent) };
+  return registry;
 }

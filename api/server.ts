@@ -9,8 +9,9 @@
  *   UnknownComponentError → 404, unknown route → 404, anything unexpected → 500 with a generic message:
  *   stack traces and paths go to the log only.
  */
-import swagger from "@fastify/swagger";
-import Ajv, { type ErrorObject } from "ajv";
+import { readFileSync } from "node:fs";
+import SerializerSelector from "@fastify/fast-json-stringify-compiler";
+import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
 import Fastify, {
   type FastifyError,
   type FastifyInstance,
@@ -22,7 +23,7 @@ import type { Logger } from "pino";
 import { type EngineApi, UnknownComponentError } from "../daemon/engine/component";
 import type { PreflightApi } from "../daemon/preflight";
 import { createMetrics } from "./metrics";
-import access, { type AccessOptions, BODY_LIMIT, securitySchemes } from "./plugins/access";
+import access, { type AccessOptions, BODY_LIMIT, isMutating, securitySchemes } from "./plugins/access";
 import componentRoutes from "./routes/components";
 import datapathRoutes from "./routes/datapath";
 import eventRoutes from "./routes/events";
@@ -52,6 +53,12 @@ export interface ServerOptions {
   sseHeartbeatMs?: number;
   /** Token, Host/Origin and rate-limit rules (api/plugins/access.ts); absent: none (in-process tests). */
   access?: AccessOptions;
+  /**
+   * GET /v1/openapi.json answers this file's bytes (the committed openapi/openapi.json, which
+   * `npm test` checks against the routes): the daemon neither loads @fastify/swagger nor generates the
+   * document at start-up. Absent: generated from the routes (scripts/write-openapi.ts, in-process tests).
+   */
+  openapiFile?: string;
 }
 
 /** Ajv options shared by both validators; only type coercion differs. */
@@ -72,6 +79,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     logController: new LogController({ disableRequestLogging: true }),
     schemaErrorFormatter: formatValidationErrors,
     bodyLimit: BODY_LIMIT,
+    // Each route's response serializers are compiled on its first answer, not all at start-up.
+    schemaController: { compilersFactory: { buildSerializer: lazySerializers } },
     // A URL fastify cannot decode (a bad or non-UTF-8 percent-escape) never reaches the error handler;
     // without this it answers in fastify's own shape, echoing the URL.
     frameworkErrors: (_err, _request, reply) =>
@@ -86,7 +95,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const textParts = new Ajv({ ...ajvOptions, coerceTypes: true });
   const jsonParts = new Ajv({ ...ajvOptions, coerceTypes: false });
   app.setValidatorCompiler(({ schema, httpPart }) =>
-    (httpPart === "body" ? jsonParts : textParts).compile(schema),
+    lazyValidator(() => (httpPart === "body" ? jsonParts : textParts).compile(schema)),
   );
 
   for (const schema of sharedSchemas) app.addSchema(schema);
@@ -100,55 +109,22 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     });
   });
 
-  // Routes without a body schema take no body: anything but an empty body or {} is rejected.
-  app.addHook("preValidation", async (request, reply) => {
-    if (request.routeOptions.schema?.body !== undefined || isEmptyBody(request.body)) return;
-    return reply.code(400).send({
-      error: "unexpected_body",
-      message: `${request.method} ${request.routeOptions.url} takes no request body; send none (or {})`,
-    });
-  });
-  app.addHook("onResponse", async (request, reply) => {
-    if (request.method !== "GET" && request.method !== "HEAD") {
-      request.log.info(
-        {
-          method: request.method,
-          url: request.url,
-          status: reply.statusCode,
-          ms: Math.round(reply.elapsedTime),
-        },
-        "api request",
-      );
-    }
+  // Route-level, not server-wide: a GET (status, ready, healthz, polled and scraped) runs neither.
+  // - Routes without a body schema take no body: anything but an empty body or {} is rejected. Only
+  //   methods that carry a body need the check (a GET's body is never read).
+  // - Request lines are written for mutations only: lines for a scraped /metrics and polled /healthz
+  //   would flood the journal.
+  app.addHook("onRoute", (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (!methods.some((m) => isMutating(m))) return;
+    if (route.schema?.body === undefined) route.preValidation = [...hooks(route.preValidation), rejectBody];
+    route.onResponse = [...hooks(route.onResponse), logMutation];
   });
 
   // Before swagger and the routes: its onRoute hook adds the security requirement and answers to each.
   await app.register(access, { rules: opts.access ?? null });
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: "3.0.3",
-      components: { securitySchemes },
-      info: {
-        title: "k8s-offloadd",
-        version: opts.version,
-        description:
-          "Local API of k8s-offloadd, the daemon that owns a Kubernetes node's offloaded datapath (P4-OVS).",
-      },
-      tags: [
-        { name: "node", description: "The node's datapath as a whole" },
-        { name: "components", description: "The pieces of the datapath" },
-        { name: "events", description: "The node's history" },
-        { name: "jobs", description: "Long operations: node reset and kubeadm hooks, with their steps" },
-        { name: "daemon", description: "The daemon itself: liveness, metrics, this document" },
-      ],
-    },
-    refResolver: {
-      // Shared schemas appear in components.schemas under their $id (Error, NodeStatus, ...).
-      buildLocalReference: (json, _baseUri, _fragment, i) =>
-        typeof json.$id === "string" ? json.$id : `def-${i}`,
-    },
-  });
+  if (opts.openapiFile === undefined) await registerSwagger(app, opts.version);
 
   const metrics = createMetrics(opts.engine, opts.taps ?? null);
   app.addHook("onClose", async () => metrics.close());
@@ -159,7 +135,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   await app.register(componentRoutes, routeOpts);
   await app.register(datapathRoutes, routeOpts);
   await app.register(eventRoutes, { ...routeOpts, heartbeatMs: opts.sseHeartbeatMs ?? 15_000 });
-  await app.register(metricsRoutes, { registry: metrics.registry });
+  await app.register(metricsRoutes, { metrics });
   await app.register(preflightRoutes, { preflight: opts.preflight ?? null });
   await app.register(tapRoutes, { taps: opts.taps ?? null });
   await app.register(jobRoutes, { jobs: opts.jobs ?? null });
@@ -179,15 +155,53 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
         },
       },
     },
-    async () => openapiDocument(app),
+    opts.openapiFile === undefined ? async () => openapiDocument(app) : servedFile(opts.openapiFile),
   );
 
   return app;
 }
 
+/** @fastify/swagger, loaded only to generate the document: its onRoute hook must see every route. */
+async function registerSwagger(app: FastifyInstance, version: string): Promise<void> {
+  const swagger = (await import("@fastify/swagger")).default;
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.0.3",
+      components: { securitySchemes },
+      info: {
+        title: "k8s-offloadd",
+        version,
+        description:
+          "Local API of k8s-offloadd, the daemon that owns a Kubernetes node's offloaded datapath (P4-OVS).",
+      },
+      tags: [
+        { name: "node", description: "The node's datapath as a whole" },
+        { name: "components", description: "The pieces of the datapath" },
+        { name: "events", description: "The node's history" },
+        { name: "jobs", description: "Long operations: node reset and kubeadm hooks, with their steps" },
+        { name: "daemon", description: "The daemon itself: liveness, metrics, this document" },
+      ],
+    },
+    refResolver: {
+      // Shared schemas appear in components.schemas under their $id (Error, NodeStatus, ...).
+      buildLocalReference: (json, _baseUri, _fragment, i) =>
+        typeof json.$id === "string" ? json.$id : `def-${i}`,
+    },
+  });
+}
+
 /** The OpenAPI document of a server built by buildServer (every route is registered when it resolves). */
 export function openapiDocument(app: FastifyInstance): object {
   return app.swagger() as object;
+}
+
+/** A handler answering a JSON file's bytes, read on the first request and kept. */
+function servedFile(file: string) {
+  let body: Buffer | null = null;
+  return (_request: FastifyRequest, reply: FastifyReply) => {
+    body ??= readFileSync(file);
+    return reply.header("content-type", "application/json; charset=utf-8").send(body);
+  };
 }
 
 function sendError(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
@@ -219,6 +233,60 @@ function sendError(err: FastifyError, request: FastifyRequest, reply: FastifyRep
     error: "internal_error",
     message: `internal error while serving ${request.method} ${request.routeOptions.url ?? "this route"}; the daemon's log has the details`,
   });
+}
+
+/**
+ * Start-up compiles no schema: a route's validator (Ajv) and serializers (fast-json-stringify) are
+ * compiled on its first request, which is most of what `app.ready()` cost (the daemon reaches READY=1
+ * sooner; each route's first answer pays for its own). Same compilers, same results, only later.
+ */
+function lazyValidator(compile: () => ValidateFunction): ValidateFunction {
+  let compiled: ValidateFunction | null = null;
+  // fastify reads `.errors` off the function it was given after a false result.
+  const validate = ((data: unknown) => {
+    compiled ??= compile();
+    const ok = compiled(data);
+    validate.errors = compiled.errors;
+    return ok;
+  }) as ValidateFunction;
+  return validate;
+}
+
+type SerializerFactory = ReturnType<typeof SerializerSelector>;
+
+function lazySerializers(...args: Parameters<SerializerFactory>): ReturnType<SerializerFactory> {
+  const compileFor = SerializerSelector()(...args);
+  return (route) => {
+    let serialize: ((data: unknown) => string) | null = null;
+    return (data: unknown) => {
+      serialize ??= compileFor(route);
+      return serialize(data);
+    };
+  };
+}
+
+/** A route option that takes one hook or several, as a list. */
+function hooks<T>(h: T | T[] | undefined): T[] {
+  return h === undefined ? [] : Array.isArray(h) ? h : [h];
+}
+
+function rejectBody(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
+  if (isEmptyBody(request.body)) {
+    done();
+    return;
+  }
+  reply.code(400).send({
+    error: "unexpected_body",
+    message: `${request.method} ${request.routeOptions.url} takes no request body; send none (or {})`,
+  });
+}
+
+function logMutation(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
+  request.log.info(
+    { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+    "api request",
+  );
+  done();
 }
 
 function isEmptyBody(body: unknown): boolean {

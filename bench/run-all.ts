@@ -1,5 +1,7 @@
 /** `npm run bench`: every benchmark, in the throwaway namespace of scripts/bench.sh. */
 import { benchApi } from "./api";
+import { benchApiHooks } from "./api-hooks";
+import { benchPackage } from "./package";
 import { benchRecovery } from "./recovery";
 import { benchStartup } from "./startup";
 import { benchTaps } from "./taps";
@@ -11,6 +13,8 @@ async function main() {
     ["startup", benchStartup],
     ["recovery", benchRecovery],
     ["api", benchApi],
+    ["api-hooks", benchApiHooks],
+    ["package", benchPackage],
     ["taps-kernel", benchTapsKernel],
     ["taps", benchTaps],
   ];

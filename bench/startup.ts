@@ -1,7 +1,9 @@
 /**
- * bench/startup: daemon spawn → READY=1, against the children's own readiness time (the same
- * ovsdb-server and ovs-vswitchd commands started by hand and probed the same way), same run.
- * The daemon's own share is the difference. Goal: under 0.5 s.
+ * bench/startup: daemon spawn → READY=1 (the bundle, as shipped), against its references measured in
+ * the same run: the children's own readiness (the same ovsdb-server and ovs-vswitchd commands started
+ * by hand and probed the same way) and the runtime's own start (`node -e 0`). The daemon's own share
+ * is spawn → READY=1 minus the children's readiness; of it, node -e 0 is what no daemon can save.
+ * Goal: own share <= 200 ms.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
@@ -36,7 +38,11 @@ export async function benchStartup(): Promise<number> {
 
     const byHand: number[] = [];
     const daemon: number[] = [];
+    const bare: number[] = [];
     for (let i = 0; i < ROUNDS; i++) {
+      const tn = performance.now();
+      spawnSync(process.execPath, ["-e", "0"]);
+      bare.push(performance.now() - tn);
       let t0 = performance.now();
       const db = spawn(dbArgv[0] as string, dbArgv.slice(1), { env, stdio: "ignore" });
       while (!vsctl(dbSock, ["--no-wait", "--timeout=2", "init"])) await sleep(10);
@@ -56,10 +62,12 @@ export async function benchStartup(): Promise<number> {
       await d.stop();
     }
     const share = median(daemon) - median(byHand);
+    const floor = median(bare);
     console.log(
       `bench/startup: spawn -> READY=1 median ${median(daemon).toFixed(0)} ms; children's own readiness by hand ` +
-        `${median(byHand).toFixed(0)} ms; daemon's own share ${share.toFixed(0)} ms (goal < 500 ms), ` +
-        `ratio ${(median(daemon) / median(byHand)).toFixed(2)} (${ROUNDS} rounds)`,
+        `${median(byHand).toFixed(0)} ms; node -e 0 ${floor.toFixed(0)} ms; daemon's own share ${share.toFixed(0)} ms ` +
+        `(goal <= 200 ms), of which beyond node -e 0 ${(share - floor).toFixed(0)} ms; ratio to children + node -e 0 ` +
+        `${(median(daemon) / (median(byHand) + floor)).toFixed(2)} (${ROUNDS} rounds)`,
     );
     return share;
   } finally {

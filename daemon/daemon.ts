@@ -16,7 +16,7 @@
  * database that cannot be written, an unhandled rejection.
  */
 import { existsSync } from "node:fs";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
 import { serveUnixSocket } from "../api/plugins/socket";
@@ -31,6 +31,7 @@ import { setChildLogLimits } from "./host/log-follower";
 import { deleteNetns, ensureNetns, netnsPath } from "./host/netns";
 import { createJobRunner } from "./jobs";
 import { SystemdNotifier, scrubChildEnv } from "./notify/sd-notify";
+import { projectRoot } from "./paths";
 import { Preflight } from "./preflight";
 import { checkFiles, daemonFileRules } from "./security/files";
 import { ensureToken, TokenError } from "./security/token";
@@ -233,6 +234,7 @@ export class Daemon {
       logger: log.child({ part: "api" }),
       version: this.version,
       access: { token, port: cfg.api.port, host: cfg.api.host, rateLimit: cfg.api.rateLimit },
+      openapiFile: join(projectRoot(), "openapi/openapi.json"),
     });
     this.checkpoint();
 

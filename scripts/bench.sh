@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npx tsc -p tsconfig.json
+node dist/scripts/bundle.js
 bash scripts/host-deps.sh
 exec unshare --net --mount --propagation private --pid --fork --mount-proc --kill-child \
   node dist/test/harness/in-namespace.js --run dist/bench/run-all.js "$@"

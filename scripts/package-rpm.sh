@@ -3,19 +3,31 @@
 # from a clean tree:
 #   1. the repository's tracked and unignored files (what `git status` would commit: no dist/,
 #      node_modules/, .sandbox/, .build/) are copied into a scratch staging dir;
-#   2. the daemon, API and CLI are compiled there (tsc; no tests, benchmarks or scripts);
-#   3. production node_modules: the repository's already-built node_modules (native better-sqlite3
-#      and unix-dgram compiled by `npm ci` for this node) copied and pruned offline with
-#      `npm prune --omit=dev`: nothing is downloaded or recompiled; build leftovers of the native
-#      modules (objects, static libraries, sources) are dropped; both modules are loaded once as a check;
-#   4. rpmbuild lays the staged tree out (the spec's Requires pin the Node major the modules are for).
+#   2. tsc type-checks and compiles the shipped code and scripts/bundle.ts; esbuild makes the two
+#      bundles (dist/bundle/k8s-offloadd.js, dist/bundle/k8s-offloadctl.js): the same files npm start
+#      and the tests run;
+#   3. the installed tree is laid out: the bundles, what projectRoot() expects beside them
+#      (package.json, migrations/, proto/), the OpenAPI document, the README, and the native modules
+#      (better-sqlite3, unix-dgram, and `bindings`, their loader) as files beside the bundles: their
+#      JavaScript, package.json, licence and the .node built by `npm ci` for this node; nothing is
+#      downloaded or recompiled;
+#   4. with --runtime bundled (the default) the Node.js runtime that ran this script (process.execPath:
+#      the one the native modules were built for and the tests ran with) goes in as
+#      /usr/lib/k8s-offloadd/node, stripped; the host needs no nodejs package;
+#   5. the daemon and the CLI are started once from the laid-out tree with that runtime as a check;
+#      the file count is printed (stderr);
+#   6. rpmbuild lays the staged tree out.
 #
 # Options:
-#   --out DIR       where the .rpm goes (default .build/rpm/out, git-ignored)
-#   --release N     the RPM release (default 1)
-#   --config FILE   the default /etc/k8s-offloadd/config.yaml (default profiles/p4-ovs.yaml)
-#   --stage DIR     keep the staged tree in DIR, and reuse it when DIR already holds a complete one
-#                   (tests build a second release from the same tree without compiling again)
+#   --out DIR          where the .rpm goes (default .build/rpm/out, git-ignored)
+#   --release N        the RPM release (default 1)
+#   --config FILE      the default /etc/k8s-offloadd/config.yaml (default profiles/p4-ovs.yaml)
+#   --runtime KIND     bundled (default): the package carries its Node.js runtime and Requires only
+#                      glibc (the version the runtime and native modules need), systemd and iproute;
+#                      system: today's package for distributions that want their own Node.js: no
+#                      runtime inside, Requires nodejs(abiN) and /usr/bin/node
+#   --stage DIR        keep the staged tree in DIR, and reuse it when DIR already holds a complete one
+#                      (tests build a second release, or the other runtime, without compiling again)
 # Environment: K8S_OFFLOADD_PACKAGER, the Packager tag (whoever builds it for distribution).
 # Prints the path of the .rpm on stdout.
 set -euo pipefail
@@ -24,12 +36,14 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 out="$repo/.build/rpm/out"
 release=1
 config="$repo/profiles/p4-ovs.yaml"
+runtime=bundled
 stage=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) out=$2; shift 2 ;;
     --release) release=$2; shift 2 ;;
     --config) config=$2; shift 2 ;;
+    --runtime) runtime=$2; shift 2 ;;
     --stage) stage=$2; shift 2 ;;
     *) echo "package-rpm: unknown argument: $1" >&2; exit 2 ;;
   esac
@@ -37,19 +51,26 @@ done
 case "$release" in
   '' | *[!0-9a-z.]*) echo "package-rpm: bad --release: $release" >&2; exit 2 ;;
 esac
+case "$runtime" in
+  bundled | system) ;;
+  *) echo "package-rpm: bad --runtime: $runtime (allowed: bundled, system)" >&2; exit 2 ;;
+esac
 
-for tool in rpmbuild git node npm tar hardlink strip; do
+for tool in rpmbuild git node tar strip objdump; do
   command -v "$tool" >/dev/null || { echo "package-rpm: $tool not found" >&2; exit 1; }
 done
+node_bin=$(node -p 'process.execPath')
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$node_major" -lt 20 ]; then
   echo "package-rpm: node $node_major: the package is for Node.js >= 20" >&2
   exit 1
 fi
-if [ ! -d "$repo/node_modules/better-sqlite3" ] || [ ! -d "$repo/node_modules/typescript" ]; then
-  echo "package-rpm: $repo/node_modules is incomplete: run npm ci first" >&2
-  exit 1
-fi
+for m in better-sqlite3 unix-dgram bindings file-uri-to-path typescript esbuild; do
+  if [ ! -d "$repo/node_modules/$m" ]; then
+    echo "package-rpm: $repo/node_modules is incomplete ($m missing): run npm ci first" >&2
+    exit 1
+  fi
+done
 version=$(node -p 'require(process.argv[1]).version' "$repo/package.json")
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/k8s-offloadd-rpm.XXXXXX")
@@ -72,102 +93,91 @@ if [ ! -e "$stage/.complete" ]; then
       if [ -f "$repo/$f" ]; then printf '%s\0' "$f"; fi
     done |
     tar -C "$repo" --null -T - -cf - | tar -C "$src" -xf -
+  # node_modules as built by `npm ci` (tsc needs @types, esbuild the packages; read only).
+  ln -s "$repo/node_modules" "$src/node_modules"
 
-  # 3a. node_modules as built by `npm ci` (before compiling: tsc needs @types from it).
-  cp -a "$repo/node_modules" "$src/node_modules"
-
-  # 2. Compile the shipped code only.
+  # 2. Type-check and compile the shipped code (no tests, benchmarks or other scripts), then bundle.
   cat >"$src/tsconfig.rpm.json" <<'EOF'
 {
   "extends": "./tsconfig.json",
   "compilerOptions": { "outDir": "dist", "rootDir": ".", "sourceMap": false },
-  "include": ["daemon", "api", "cli"]
+  "include": ["daemon", "api", "cli", "scripts/bundle.ts", "scripts/code-cache.ts"]
 }
 EOF
   node "$src/node_modules/typescript/bin/tsc" -p "$src/tsconfig.rpm.json"
-  for d in dist/daemon/main.js dist/cli/k8s-offloadctl.js dist/api; do
-    [ -e "$src/$d" ] || { echo "package-rpm: $d was not built" >&2; exit 1; }
-  done
-  for d in dist/test dist/bench dist/scripts; do
+  for d in dist/test dist/bench; do
     [ ! -e "$src/$d" ] || { echo "package-rpm: $d was built (the shipped code imports it)" >&2; exit 1; }
   done
+  node -e 'require(process.argv[1]).bundle(process.argv[2], process.argv[3]).catch((e) => {
+    console.error(e); process.exit(1); })' "$src/dist/scripts/bundle.js" "$src" "$src/dist/bundle"
 
-  # 3b. Production dependencies only, offline.
-  (cd "$src" && npm prune --omit=dev --offline --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
-  # Scope dirs whose packages were all dev dependencies stay behind empty.
-  find "$src/node_modules" -mindepth 1 -maxdepth 2 -type d -empty -delete
-  # Every package the lock file marks dev-only is gone (@types/node stays: protobufjs needs it).
-  node -e '
-    const fs = require("node:fs");
-    const src = process.argv[1];
-    const lock = require(`${src}/package-lock.json`);
-    const left = Object.entries(lock.packages)
-      .filter(([p, e]) => p.startsWith("node_modules/") && e.dev && fs.existsSync(`${src}/${p}`))
-      .map(([p]) => p);
-    if (left.length) {
-      console.error(`package-rpm: dev dependencies left after npm prune: ${left.join(" ")}`);
-      process.exit(1);
-    }
-  ' "$src"
-  # Build leftovers of the native modules: only build/Release/*.node is loaded (via `bindings`).
-  for mod in better-sqlite3 unix-dgram; do
-    m="$src/node_modules/$mod"
-    find "$m/build" -mindepth 1 -maxdepth 1 ! -name Release -exec rm -rf {} +
-    find "$m/build/Release" -mindepth 1 ! -name '*.node' -exec rm -rf {} +
-    rm -rf "$m/build/Release/test_extension.node" "$m/deps" "$m/src" "$m/binding.gyp"
-  done
-  rm -f "$src/node_modules/.package-lock.json"
-
-  # The installed tree: what projectRoot() expects next to dist/ (package.json, migrations/,
-  # proto/), the OpenAPI document and the README the unit's Documentation= points at.
+  # 3. The installed tree.
   lib="$stage/lib"
-  mkdir -p "$lib/dist"
-  cp -a "$src/dist/daemon" "$src/dist/api" "$src/dist/cli" "$lib/dist/"
-  cp -a "$src/package.json" "$src/migrations" "$src/proto" "$src/openapi" "$src/README.md" \
-    "$src/node_modules" "$lib/"
-  # What npm packs besides the code, never loaded at run time: the .bin links, CI and editor
-  # files, the packages' own tests, benchmarks and examples, empty placeholders.
+  mkdir -p "$lib"
+  for name in k8s-offloadd k8s-offloadctl; do
+    cp "$src/dist/bundle/$name.js" "$src/dist/bundle/$name.main.js" "$lib/"
+  done
+  # The wrappers name the runtime: the `#!/usr/bin/env node` lines go (nothing runs these directly).
+  sed -i '1{/^#!/d}' "$lib"/*.js
+  # The licence texts of the bundled packages (esbuild collects their legal comments).
+  for f in "$src"/dist/bundle/*.LEGAL.txt; do [ -e "$f" ] && cp "$f" "$lib/"; done
+  node -e '
+    const p = require(process.argv[1]);
+    const keep = { name: p.name, version: p.version, description: p.description, license: p.license, private: true };
+    require("node:fs").writeFileSync(process.argv[2], `${JSON.stringify(keep, null, 2)}\n`);
+  ' "$src/package.json" "$lib/package.json"
+  cp -a "$src/migrations" "$src/proto" "$src/openapi" "$src/README.md" "$lib/"
+  # The native modules and their loader: package.json, licence, JavaScript, the .node (stripped).
   nm="$lib/node_modules"
-  find "$nm" -depth -name '.*' -exec rm -rf {} +
-  find "$nm" -depth -type d \( -name test -o -name tests -o -name __tests__ -o -name benchmark \
-    -o -name benchmarks -o -name example -o -name examples \) \
-    -exec test -f {}/../package.json \; -exec rm -rf {} +
-  find "$nm" -type f -empty ! -name '*.js' ! -name '*.cjs' ! -name '*.mjs' ! -name '*.json' -delete
-  find "$nm" -name '*.node' -exec strip --strip-unneeded {} +
-  # Modes as Fedora's brp-mangle-shebangs leaves them: a file with a #! line is executable and names
-  # its interpreter by path (/usr/bin/env node -> /usr/bin/node), every other file is 0644.
-  node -e '
-    const fs = require("node:fs");
-    const path = require("node:path");
-    const map = { node: "/usr/bin/node", sh: "/bin/sh", bash: "/bin/bash" };
-    const walk = (dir) => {
-      for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-        const p = path.join(dir, e.name);
-        if (e.isDirectory()) {
-          fs.chmodSync(p, 0o755);
-          walk(p);
-        } else if (e.isFile()) {
-          const buf = fs.readFileSync(p);
-          if (buf[0] === 0x23 && buf[1] === 0x21) {
-            const nl = buf.indexOf(10);
-            const line = buf.subarray(0, nl < 0 ? buf.length : nl).toString("utf8");
-            const m = /^#!\s*\/usr\/bin\/env\s+(\S+)\s*$/.exec(line);
-            if (m) {
-              const to = map[m[1]];
-              if (!to) throw new Error(`${p}: no interpreter path for ${line}`);
-              fs.writeFileSync(p, Buffer.concat([Buffer.from(`#!${to}`), buf.subarray(line.length)]));
-            }
-            fs.chmodSync(p, 0o755);
-          } else fs.chmodSync(p, 0o644);
-        }
-      }
-    };
-    walk(process.argv[1]);
-  ' "$lib"
-  # Identical files of the packages (LICENSEs, .d.ts copies) stored once.
-  hardlink -q -c "$lib/node_modules"
-  # The native modules load with this node (the ABI the spec pins).
-  node -e '
+  for mod in better-sqlite3 unix-dgram bindings file-uri-to-path; do
+    from="$repo/node_modules/$mod"
+    mkdir -p "$nm/$mod"
+    cp "$from/package.json" "$nm/$mod/"
+    for f in "$from"/LICENSE*; do [ -e "$f" ] && cp "$f" "$nm/$mod/"; done
+    (cd "$from" && find . -maxdepth 1 -name '*.js' -print0 | xargs -0 -r cp --parents -t "$nm/$mod")
+    [ ! -d "$from/lib" ] || (cd "$from" && find lib -name '*.js' -print0 | xargs -0 -r cp --parents -t "$nm/$mod")
+    if [ -d "$from/build/Release" ]; then
+      mkdir -p "$nm/$mod/build/Release"
+      find "$from/build/Release" -maxdepth 1 -name '*.node' ! -name 'test_extension.node' \
+        -exec cp -t "$nm/$mod/build/Release" {} +
+      find "$nm/$mod/build/Release" -name '*.node' -exec strip --strip-unneeded {} +
+    fi
+  done
+  # 4. The runtime, kept beside the tree (the spec installs it only for --runtime bundled).
+  mkdir -p "$stage/runtime"
+  cp "$node_bin" "$stage/runtime/node"
+  strip --strip-unneeded "$stage/runtime/node"
+  # The glibc the runtime and the native modules need: the highest GLIBC_ symbol version they use.
+  glibc_min=$(objdump -T "$stage/runtime/node" $(find "$nm" -name '*.node') |
+    grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/^GLIBC_//' | sort -uV | tail -1)
+  [ -n "$glibc_min" ] || { echo "package-rpm: no GLIBC_ versions found in the runtime" >&2; exit 1; }
+  echo "$glibc_min" >"$stage/glibc-min"
+  echo "$node_major" >"$stage/node-major"
+  find "$lib" -type d -exec chmod 0755 {} +
+  find "$lib" -type f -exec chmod 0644 {} +
+  chmod 0755 "$stage/runtime/node"
+
+  # V8's code cache of each bundle's start-up, made by the runtime that will use it (the bundled one;
+  # with --runtime system a different node rejects it and compiles as usual).
+  node -e 'require(process.argv[1]).codeCaches(process.argv[2], process.argv[3])' \
+    "$src/dist/scripts/bundle.js" "$lib" "$stage/runtime/node"
+  chmod 0644 "$lib"/*.cache
+  "$stage/runtime/node" -e '
+    const { readFileSync } = require("node:fs");
+    const Module = require("node:module");
+    const { Script } = require("node:vm");
+    for (const f of process.argv.slice(1)) {
+      const s = new Script(Module.wrap(readFileSync(f, "utf8")), { cachedData: readFileSync(`${f}.cache`) });
+      if (s.cachedDataRejected) throw new Error(`package-rpm: the runtime rejects the code cache of ${f}`);
+    }
+  ' "$lib/k8s-offloadd.main.js" "$lib/k8s-offloadctl.main.js"
+
+  # 5. The laid-out tree runs with the runtime it ships with: the daemon finds package.json and
+  # migrations/ beside it, the CLI answers, the native modules load.
+  [ "$("$stage/runtime/node" "$lib/k8s-offloadd.js" --version)" = "$version" ] ||
+    { echo "package-rpm: the bundled daemon does not start" >&2; exit 1; }
+  "$stage/runtime/node" "$lib/k8s-offloadctl.js" --help >/dev/null
+  "$stage/runtime/node" -e '
     const lib = process.argv[1];
     const Database = require(`${lib}/node_modules/better-sqlite3`);
     new Database(":memory:").prepare("select 1").get();
@@ -182,23 +192,31 @@ EOF
   touch "$stage/.complete"
 fi
 
-for f in units/k8s-offloadd.service units/kubelet.service.d/10-k8s-offloadd.conf tmpfiles.conf; do
+for f in units/k8s-offloadd.service units/kubelet.service.d/10-k8s-offloadd.conf tmpfiles.conf \
+  runtime/node glibc-min node-major; do
   [ -f "$stage/$f" ] || { echo "package-rpm: $f missing from the tree" >&2; exit 1; }
 done
+files=$(find "$stage/lib" -type f | wc -l)
+[ "$runtime" = system ] || files=$((files + 1))
+echo "package-rpm: $files files under /usr/lib/k8s-offloadd (runtime: $runtime)" >&2
 
-# 4. rpmbuild, everything in scratch dirs.
+# 6. rpmbuild, everything in scratch dirs.
 rpmbuild -bb "$stage/k8s-offloadd.spec" --quiet \
   --define "_topdir $work/rpmbuild" \
   --define "_tmppath $work/tmp" \
   --define "_rpmdir $out" \
   --define "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm" \
   --define "k8s_stage $stage/lib" \
+  --define "k8s_runtime $runtime" \
+  --define "k8s_node $stage/runtime/node" \
   --define "k8s_units $stage/units" \
   --define "k8s_tmpfiles $stage/tmpfiles.conf" \
   --define "k8s_config $config" \
   --define "k8s_version $version" \
   --define "k8s_release $release" \
-  --define "node_major $node_major" \
+  --define "glibc_min $(cat "$stage/glibc-min")" \
+  --define "node_major $(cat "$stage/node-major")" \
+  --define "node_version $("$stage/runtime/node" -p 'process.versions.node')" \
   --define "packager ${K8S_OFFLOADD_PACKAGER:-k8s-offloadd maintainers <k8s-offloadd@localhost>}" >&2
 
 rpm="$out/k8s-offloadd-$version-$release.x86_64.rpm"

@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 npx biome check .
 npx tsc -p tsconfig.json
+# The tests run the bundles the package ships (dist/bundle/), not tsc's per-file output.
+node dist/scripts/bundle.js
 node dist/scripts/write-openapi.js --check
 bash scripts/host-deps.sh
 # The system tests' Debian rootfs (cached; building it needs the network, which the namespace has not).

@@ -22,6 +22,7 @@ export function placeholderEngine(): EngineApi {
   };
   const engine: EngineApi = {
     status: never("status"),
+    statusVersion: never("statusVersion"),
     component: never("component"),
     restart: never("restart"),
     down: never("down"),

@@ -124,7 +124,7 @@ async function access(app: FastifyInstance, { rules }: { rules: AccessOptions | 
     global: true,
     max: opts.rateLimit,
     timeWindow: 60_000,
-    allowList: (request) => !isMutating(request.method),
+    allowList: (request) => !isMutating(request.method), // a route taking GET and POST
     keyGenerator: (request) => request.ip ?? "unix-socket",
     errorResponseBuilder: (_request, ctx) =>
       Object.assign(
@@ -137,14 +137,18 @@ async function access(app: FastifyInstance, { rules }: { rules: AccessOptions | 
 }
 
 /**
- * Adds what the access rules and the body parser answer to each route's schema: 403 everywhere; 401,
+ * Takes reads out of the rate limit (they are never counted), and adds what the access rules and the
+ * body parser answer to each route's schema: 403 everywhere; 401,
  * 413, 415 and 429 and the bearer requirement on mutating routes. Runs before @fastify/swagger reads the routes.
  */
 function documentAccess(route: RouteOptions): void {
-  const schema = route.schema;
-  if (!schema || schema.hide) return;
   const methods = Array.isArray(route.method) ? route.method : [route.method];
   const mutating = methods.some((m) => isMutating(m));
+  // A read is never counted: without this @fastify/rate-limit adds its hook to every route, and each
+  // GET would pay for asking allowList.
+  if (!mutating) route.config = { ...(route.config as object | undefined), rateLimit: false };
+  const schema = route.schema;
+  if (!schema || schema.hide) return;
   const response = { ...((schema.response as Record<string, unknown> | undefined) ?? {}) };
   response[403] ??= {
     ...errorRef,

@@ -1,6 +1,10 @@
 import type { FastifyPluginAsync } from "fastify";
 import { commonErrors, NoQuerySchema } from "../schemas/common";
 import { HealthSchema } from "../schemas/status";
+import { JSON_TYPE } from "../status-bodies";
+
+/** Always the same answer: the same bytes. */
+const OK = Buffer.from(JSON.stringify({ ok: true }));
 
 /** GET /healthz: the daemon's own liveness (its event loop answers); says nothing about the datapath. */
 const healthRoutes: FastifyPluginAsync = async (app) => {
@@ -17,7 +21,7 @@ const healthRoutes: FastifyPluginAsync = async (app) => {
         response: { 200: HealthSchema, ...commonErrors },
       },
     },
-    async () => ({ ok: true }),
+    (_request, reply) => reply.header("content-type", JSON_TYPE).send(OK),
   );
 };
 

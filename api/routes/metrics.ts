@@ -1,9 +1,9 @@
 import type { FastifyPluginAsync } from "fastify";
-import type { Registry } from "prom-client";
+import type { ApiMetrics } from "../metrics";
 import { commonErrors, NoQuerySchema } from "../schemas/common";
 
 /** GET /metrics: Prometheus text exposition of the API's own registry (api/metrics.ts). */
-const metricsRoutes: FastifyPluginAsync<{ registry: Registry }> = async (app, { registry }) => {
+const metricsRoutes: FastifyPluginAsync<{ metrics: ApiMetrics }> = async (app, { metrics }) => {
   app.get(
     "/metrics",
     {
@@ -25,6 +25,7 @@ const metricsRoutes: FastifyPluginAsync<{ registry: Registry }> = async (app, { 
       },
     },
     async (_request, reply) => {
+      const registry = await metrics.registry();
       const text = await registry.metrics();
       return reply.type(registry.contentType).send(text);
     },

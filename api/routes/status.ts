@@ -2,9 +2,17 @@ import type { FastifyPluginAsync } from "fastify";
 import type { EngineApi } from "../../daemon/engine/component";
 import { commonErrors, NoQuerySchema } from "../schemas/common";
 import { NotReadySchema, ReadyQuerySchema, ReadySchema } from "../schemas/status";
+import { JSON_TYPE, StatusBodies } from "../status-bodies";
 
-/** GET /v1/status and GET /v1/ready: served from the engine's memory, never from the host or disk. */
-const statusRoutes: FastifyPluginAsync<{ engine: EngineApi }> = async (app, { engine }) => {
+/**
+ * GET /v1/status and GET /v1/ready: the engine's memory, serialized once per change (StatusBodies);
+ * never the host or disk. The response schemas document the bodies (and the OpenAPI document); the
+ * bodies are Buffers, which fastify sends as they are.
+ */
+const statusRoutes: FastifyPluginAsync<{ engine: EngineApi; bodies?: StatusBodies }> = async (
+  app,
+  { engine, bodies = new StatusBodies(engine) },
+) => {
   app.get(
     "/v1/status",
     {
@@ -16,7 +24,7 @@ const statusRoutes: FastifyPluginAsync<{ engine: EngineApi }> = async (app, { en
         response: { 200: { $ref: "NodeStatus#" }, ...commonErrors },
       },
     },
-    async () => engine.status(),
+    (_request, reply) => reply.header("content-type", JSON_TYPE).send(bodies.status()),
   );
 
   app.get<{ Querystring: { wait?: number } }>(
@@ -42,9 +50,8 @@ const statusRoutes: FastifyPluginAsync<{ engine: EngineApi }> = async (app, { en
         reply.raw.once("close", () => gone.abort());
         await engine.waitReady(wait * 1000, gone.signal);
       }
-      const s = engine.status();
-      if (s.phase === "ready") return { ready: true, phase: s.phase };
-      return reply.code(503).send({ ready: false, phase: s.phase, reason: s.message });
+      const r = bodies.ready();
+      return reply.code(r.code).header("content-type", JSON_TYPE).send(r.body);
     },
   );
 };

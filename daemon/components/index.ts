@@ -2,10 +2,8 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import type { Config } from "../config/types";
 import type { Component } from "../engine/component";
-import { GnmiClient } from "../host/gnmi-client";
 import { HostFs } from "../host/hostfs";
 import { OvsTools } from "../host/ovs";
-import { P4RuntimeClient } from "../host/p4runtime-client";
 import { projectRoot } from "../paths";
 import type { PreflightApi } from "../preflight";
 import type { StateStore } from "../state/store";
@@ -59,7 +57,7 @@ export function buildComponents(opts: {
         logFile: `${cfg.logDir}/p4-target.log`,
         pidFile: `${cfg.runDir}/p4-target.pid`,
         // Probes must answer quickly: no retrying inside a probe.
-        gnmi: new GnmiClient({
+        gnmi: new (gnmiModule().GnmiClient)({
           address: cfg.target.gnmi,
           timeoutMs: 1000,
           retry: { retryForMs: 0, initialBackoffMs: 10, maxBackoffMs: 10 },
@@ -72,21 +70,22 @@ export function buildComponents(opts: {
     );
     gnmiServer = "p4-target";
   }
-  // A short retry budget: the engine's own timeout and re-probing do the waiting.
-  const p4rt = new P4RuntimeClient({
-    address: cfg.target.p4runtime,
-    timeoutMs: 2000,
-    retry: { retryForMs: 2000, initialBackoffMs: 50, maxBackoffMs: 500 },
-  });
   // The pipeline lives on the P4 target: a kernel-backend node has none to check.
-  if (cfg.taps.backend === "gnmi")
+  if (cfg.taps.backend === "gnmi") {
+    // A short retry budget: the engine's own timeout and re-probing do the waiting.
+    const p4rt = new (p4runtimeModule().P4RuntimeClient)({
+      address: cfg.target.p4runtime,
+      timeoutMs: 2000,
+      retry: { retryForMs: 2000, initialBackoffMs: 50, maxBackoffMs: 500 },
+    });
     components.push(new PipelineComponent(cfg, p4rt, [gnmiServer], opts.childEnv));
+  }
   const t = cfg.taps;
   const backend: TapBackend =
     t.backend === "kernel"
       ? new KernelTapBackend(netns, t.group)
       : new GnmiTapBackend(
-          new GnmiClient({ address: cfg.target.gnmi }),
+          new (gnmiModule().GnmiClient)({ address: cfg.target.gnmi }),
           { mtu: t.mtu, pipelineName: t.pipelineName, mempoolName: t.mempoolName },
           t.setBatch,
         );
@@ -108,4 +107,14 @@ export function buildComponents(opts: {
   if (cfg.arpProxy.mode === "binary")
     components.push(binaryArpProxy(cfg, ["host-if"], opts.childEnv, store, log));
   return { components, taps };
+}
+
+// grpc-js, protobufjs and the protos are loaded only when a gNMI target or the pipeline check is
+// configured: a kernel-backend node never pays for them at start-up. A require() inside a function is
+// what both tsc's output and the esbuild bundle evaluate lazily (daemon/main's start-up budget).
+function gnmiModule(): typeof import("../host/gnmi-client") {
+  return require("../host/gnmi-client");
+}
+function p4runtimeModule(): typeof import("../host/p4runtime-client") {
+  return require("../host/p4runtime-client");
 }

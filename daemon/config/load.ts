@@ -4,10 +4,11 @@
  */
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import Ajv, { type AnySchemaObject, type ErrorObject } from "ajv";
+import type { AnySchemaObject, ErrorObject } from "ajv";
 import { type Document, isMap, isScalar, LineCounter, type Node, parseDocument } from "yaml";
-import { configSchema, DEFAULT_TAPS_MAX, powersOf2 } from "./schema";
+import { DEFAULT_TAPS_MAX, powersOf2 } from "./schema";
 import type { Config, OvsConfig } from "./types";
+import { configValidator } from "./validator";
 
 export const defaultConfigPath = "/etc/k8s-offloadd/config.yaml";
 
@@ -35,10 +36,6 @@ const OVS_LAYOUT = {
   runDir: "var/run/openvswitch",
   logDir: "var/log/openvswitch",
 } as const satisfies Partial<Record<keyof OvsConfig, string>>;
-
-// useDefaults fills the schema's defaults into the parsed data; verbose puts the failing schema and
-// value on each error, which the messages are made from.
-const validate = new Ajv({ allErrors: true, useDefaults: true, verbose: true }).compile(configSchema);
 
 export function loadConfig(path: string): Config {
   const file = resolve(path);
@@ -132,6 +129,7 @@ type At = (offset: number) => string;
 function check(data: unknown, doc: Document, at: At): Problem[] {
   const problems: Problem[] = [];
   const bad = new Set<string>(); // instance paths already reported: one problem per value
+  const validate = configValidator();
   validate(data);
   const errors = validate.errors ?? [];
   // allErrors may report a value twice (e.g. "x" for taps.count: type and enum); the type says most.

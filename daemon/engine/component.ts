@@ -140,6 +140,8 @@ export type EventKind =
  */
 export interface EngineApi {
   status(): NodeStatus;
+  /** Moves whenever status() would answer differently (apart from uptimeSec): for cached bodies. */
+  statusVersion(): number;
   component(name: string): ComponentStatus | undefined;
   /** Restart one component by hand (also clears a crash-loop give-up). Rejects UnknownComponentError. */
   restart(name: string): Promise<void>;

@@ -14,6 +14,7 @@ import {
   UnknownComponentError,
 } from "./component";
 import { topoOrder } from "./order";
+import { statusChanged, statusEpoch } from "./status-epoch";
 
 export interface EngineOptions {
   components: Component[];
@@ -129,6 +130,10 @@ export class Engine extends EventEmitter implements EngineApi {
       uptimeSec: Math.floor((Date.now() - this.startedAt) / 1000),
       components: this.order.map((n) => this.componentStatus(n)),
     };
+  }
+
+  statusVersion(): number {
+    return statusEpoch();
   }
 
   component(name: string): ComponentStatus | undefined {
@@ -392,17 +397,13 @@ export class Engine extends EventEmitter implements EngineApi {
       entry.state = state;
       entry.since = new Date().toISOString();
     }
-    this.opts.store?.saveComponent({
-      name,
-      state,
-      restarts: entry.component.details().restarts,
-      lastError: entry.lastError,
-      since: entry.since,
-    });
+    // Nothing is written here: a restarted daemon reads no component states (it adopts children from
+    // their records and converges to the desired state), so they live in memory only.
     this.emitPhase();
   }
 
   private emitPhase(): void {
+    statusChanged(); // states, errors and what a component waits for are in the status document
     const { phase, message } = this.phase();
     if (phase === "ready") this.everReady = true;
     const key = `${phase}|${message}`;

@@ -10,6 +10,7 @@ import { signalGroup, spawnLogged } from "../host/spawn";
 import type { StateStore } from "../state/store";
 import { nextBackoff } from "./backoff";
 import type { ComponentSignals } from "./component";
+import { statusChanged } from "./status-epoch";
 
 export interface ProcessSpec {
   name: string;
@@ -268,6 +269,7 @@ export class Supervisor {
     this.argv = argv;
     this.spawnedAt = found.spawnedAt;
     this.adopted = true;
+    statusChanged();
     this.follow();
     // Not our child: no exit event. Poll /proc for it to go away.
     if (this.pollTimer) clearInterval(this.pollTimer);
@@ -310,6 +312,7 @@ export class Supervisor {
     this.pid = pid;
     this.argv = this.spec.argv;
     this.adopted = false;
+    statusChanged();
     this.spawnedAt = spawnedAt;
     this.startTime = procInfo(pid)?.startTime ?? 0;
     child.once("exit", (code, signal) => {
@@ -325,7 +328,10 @@ export class Supervisor {
   private follow(): void {
     this.follower?.close();
     const name = this.spec.name;
-    this.follower = new LogFollower(this.spec.logFile, (line) => this.log.info({ component: name }, line));
+    this.follower = new LogFollower(this.spec.logFile, (line) => {
+      statusChanged(); // the log tail shown by status moved
+      this.log.info({ component: name }, line);
+    });
   }
 
   private onExit(reason: string): void {
@@ -335,6 +341,7 @@ export class Supervisor {
     const ranMs = Date.now() - this.spawnedAt;
     this.pid = null;
     this.adopted = false;
+    statusChanged();
     for (const w of this.exitWaiters.splice(0)) w();
     if (!this.wanted || this.replacing) return;
 
@@ -360,7 +367,7 @@ export class Supervisor {
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;
       if (!this.wanted) return;
-      this.restarts++;
+      this.restarts++; // shown once spawn() bumps the status epoch
       this.spawn();
       if (this.pid !== null) this.signals?.restarted(this.spec.name);
     }, delay);
@@ -390,6 +397,7 @@ export class Supervisor {
 
   private stopped(how: string): void {
     this.pid = null;
+    statusChanged();
     if (this.pollTimer) clearInterval(this.pollTimer);
     this.pollTimer = null;
     this.follower?.poll();

@@ -6,7 +6,7 @@
 import { chmodSync, closeSync, constants, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
-import type { ComponentState, EventKind, NodeEvent } from "../engine/component";
+import type { EventKind, NodeEvent } from "../engine/component";
 import type { StepProcessRecord } from "../host/step-process";
 import { checkSchemaVersion, findMigrationsDir, loadMigrations, MigrationError, migrate } from "./migrate";
 
@@ -36,15 +36,6 @@ export interface ChildRecord {
   logFile: string;
   /** /proc/sys/kernel/random/boot_id when recorded; null: recorded before boot ids were kept. */
   bootId: string | null;
-}
-
-export interface ComponentRecord {
-  name: string;
-  state: ComponentState;
-  restarts: number;
-  lastError: string | null;
-  /** ISO time of the last state change. */
-  since: string;
 }
 
 export type JobState = "running" | "succeeded" | "failed" | "interrupted";
@@ -93,13 +84,6 @@ interface ChildRow {
   spawned_at: string;
   log_file: string;
   boot_id: string | null;
-}
-interface ComponentRow {
-  name: string;
-  state: string;
-  restarts: number;
-  last_error: string | null;
-  since: string;
 }
 interface EventRow {
   id: number;
@@ -192,13 +176,6 @@ function prepare(db: Database.Database) {
     child: db.prepare<[string], ChildRow>("SELECT * FROM children WHERE component = ?"),
     children: db.prepare<[], ChildRow>("SELECT * FROM children ORDER BY component"),
     deleteChild: db.prepare<[string]>("DELETE FROM children WHERE component = ?"),
-    saveComponent: db.prepare<ComponentRow>(
-      `INSERT INTO components (name, state, restarts, last_error, since)
-       VALUES (@name, @state, @restarts, @last_error, @since)
-       ON CONFLICT (name) DO UPDATE SET state = excluded.state, restarts = excluded.restarts,
-         last_error = excluded.last_error, since = excluded.since`,
-    ),
-    components: db.prepare<[], ComponentRow>("SELECT * FROM components ORDER BY name"),
     addEvent: db.prepare<[string, string | null, string, string]>(
       "INSERT INTO events (time, component, kind, message) VALUES (?, ?, ?, ?)",
     ),
@@ -408,26 +385,9 @@ export class StateStore {
   }
 
   // ---- components ------------------------------------------------------------------------------
-
-  saveComponent(rec: ComponentRecord): void {
-    this.q.saveComponent.run({
-      name: rec.name,
-      state: rec.state,
-      restarts: rec.restarts,
-      last_error: rec.lastError,
-      since: rec.since,
-    });
-  }
-
-  components(): ComponentRecord[] {
-    return this.q.components.all().map((r) => ({
-      name: r.name,
-      state: r.state as ComponentState,
-      restarts: r.restarts,
-      lastError: r.last_error,
-      since: r.since,
-    }));
-  }
+  // Not stored: nothing reads a component's last state back (a restarted daemon adopts children from
+  // their records above and converges to the desired state). The `components` table of 001 is left
+  // unused, for an older daemon opening a newer file.
 
   // ---- events ----------------------------------------------------------------------------------
 

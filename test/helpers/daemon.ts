@@ -1,5 +1,5 @@
 /**
- * Runs the real daemon (dist/daemon/main.js) as a child process with a config whose every path is
+ * Runs the real daemon (dist/bundle/k8s-offloadd.js, the bundle the package ships) as a child process with a config whose every path is
  * in a scratch directory, and a test-owned NOTIFY_SOCKET receiver. Tests talk to it over real HTTP.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
@@ -13,7 +13,7 @@ import { NotifyReceiver } from "./notify-receiver";
 import { debianOvs, testSupervisor } from "./test-config";
 
 export const repoRoot = resolve(__dirname, "../../..");
-export const daemonMain = join(repoRoot, "dist/daemon/main.js");
+export const daemonMain = join(repoRoot, "dist/bundle/k8s-offloadd.js");
 
 export function scratchDir(prefix = "offloadd-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));

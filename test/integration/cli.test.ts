@@ -21,7 +21,7 @@ import type {
 import { type DaemonProcess, daemonFixture, freePort, repoRoot, scratchDir } from "../helpers/daemon";
 import { StandIns } from "../helpers/stand-ins";
 
-const cliMain = join(repoRoot, "dist/cli/k8s-offloadctl.js");
+const cliMain = join(repoRoot, "dist/bundle/k8s-offloadctl.js");
 
 type Fixture = Awaited<ReturnType<typeof daemonFixture>>;
 

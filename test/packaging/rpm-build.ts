@@ -1,7 +1,8 @@
 /**
  * Builds the RPM the way `npm run package:rpm` does (scripts/package-rpm.sh: a clean copy of the
- * tree, compiled, production node_modules, rpmbuild), into scratch dirs, and runs rpm commands with
- * argv arrays. Used by the packaging tests and the RPM system test.
+ * tree, type-checked and bundled, the native modules and the Node.js runtime beside the bundles,
+ * rpmbuild), into scratch dirs, and runs rpm commands with argv arrays. Used by the packaging tests
+ * and the RPM system test.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -56,6 +57,24 @@ export interface Builds {
 
 /** Line appended to the default config of release 2. */
 export const CONFIG2_MARK = "# release 2 changed this default";
+
+/** One more build from the staged tree of `b` (e.g. `--runtime system`), into its own directory. */
+export function buildFromStage(b: Builds, name: string, extra: string[]): { rpm: string; stderr: string } {
+  const r = run(
+    [
+      "bash",
+      join(repoRoot, "scripts/package-rpm.sh"),
+      "--out",
+      join(b.scratch, name),
+      "--stage",
+      join(b.scratch, "stage"),
+      ...extra,
+    ],
+    { timeoutMs: 600_000 },
+  );
+  if (r.status !== 0) throw new Error(`package-rpm.sh ${extra.join(" ")} failed (${r.status}):\n${r.stderr}`);
+  return { rpm: r.stdout.trim(), stderr: r.stderr };
+}
 
 /** Builds release 1, then release 2 from the same staged tree with a changed default config. */
 export function buildTwoReleases(): Builds {

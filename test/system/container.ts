@@ -73,15 +73,19 @@ export class Container {
   readonly root: string;
   readonly consoleLog: string;
 
-  private constructor(readonly scratch: string) {
+  private constructor(
+    readonly scratch: string,
+    /** The host's node bound in as /usr/bin/node; false: a host without Node.js (the RPM brings its own). */
+    readonly hostNode: boolean,
+  ) {
     this.root = join(scratch, "root");
     this.consoleLog = join(scratch, "console.log");
   }
 
   /** Mounts a fresh overlay over the cached rootfs; files go in with put() before boot(). */
-  static create(): Container {
+  static create(opts: { hostNode?: boolean } = {}): Container {
     const lower = cachedRootfs();
-    const c = new Container(mkdtempSync(join(tmpdir(), "offloadd-system-")));
+    const c = new Container(mkdtempSync(join(tmpdir(), "offloadd-system-")), opts.hostNode ?? true);
     for (const d of ["upper", "work", "root"]) mkdirSync(join(c.scratch, d));
     must([
       "mount",
@@ -133,7 +137,7 @@ export class Container {
           "--private-network",
           // Unique: nspawn keeps per-machine state under /run/systemd/nspawn/ by this name.
           `--machine=${basename(this.scratch)}`,
-          `--bind-ro=${process.execPath}:/usr/bin/node`,
+          ...(this.hostNode ? [`--bind-ro=${process.execPath}:/usr/bin/node`] : []),
           `--bind-ro=${repoRoot}:${PROJECT_DIR}`,
         ],
         { stdio: ["ignore", out, out], env: { PATH: CONTAINER_ENV.PATH, LANG: "C.UTF-8" } },
@@ -205,7 +209,9 @@ export class Container {
   api(path: string, port: number): unknown {
     const script =
       "fetch(process.argv[1]).then(r=>r.text()).then(t=>process.stdout.write(t),e=>{console.error(String(e));process.exit(1)})";
-    return JSON.parse(this.run(["/usr/bin/node", "-e", script, `http://127.0.0.1:${port}${path}`]));
+    // Without the host's node, the only one in the container is the RPM's runtime.
+    const node = this.hostNode ? "/usr/bin/node" : `${PROJECT_DIR}/node`;
+    return JSON.parse(this.run([node, "-e", script, `http://127.0.0.1:${port}${path}`]));
   }
 
   async until(pred: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {

@@ -74,12 +74,12 @@ export function systemConfig(overrides: Record<string, Section> = {}): string {
 export function installProject(c: Container, config: string): void {
   c.put(
     "/usr/bin/k8s-offloadd",
-    `#!/bin/sh\nexec /usr/bin/node ${PROJECT_DIR}/dist/daemon/main.js "$@"\n`,
+    `#!/bin/sh\nexec /usr/bin/node ${PROJECT_DIR}/dist/bundle/k8s-offloadd.js "$@"\n`,
     0o755,
   );
   c.put(
     "/usr/bin/k8s-offloadctl",
-    `#!/bin/sh\nexec /usr/bin/node ${PROJECT_DIR}/dist/cli/k8s-offloadctl.js "$@"\n`,
+    `#!/bin/sh\nexec /usr/bin/node ${PROJECT_DIR}/dist/bundle/k8s-offloadctl.js "$@"\n`,
     0o755,
   );
   c.put("/etc/systemd/system/k8s-offloadd.service", unitText("k8s-offloadd.service"));

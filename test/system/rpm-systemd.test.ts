@@ -3,6 +3,7 @@
  * rpm): the package built by scripts/package-rpm.sh is installed with rpm inside the container,
  * so its scriptlets talk to the container's systemd.
  *
+ * - the container has no Node.js at all (the host's node is not bound in): the package brings its runtime;
  * - `rpm -i`, then `systemctl start k8s-offloadd` with a test config returns once READY=1 came;
  * - `rpm -U` to a newer build restarts the daemon (%postun: try-restart) but neither kubelet nor
  *   the datapath children, which the new daemon adopts;
@@ -54,7 +55,7 @@ describe("the RPM under systemd: install, start, upgrade, erase", { timeout: 900
 
   before(async () => {
     b = buildTwoReleases();
-    c = Container.create();
+    c = Container.create({ hostNode: false });
     c.put("/etc/systemd/system/kubelet.service", KUBELET_UNIT);
     c.put("/usr/local/bin/kubelet-standin", KUBELET_STANDIN, 0o755);
     makeHostRoot(join(c.root, HOST_ROOT));
@@ -63,6 +64,9 @@ describe("the RPM under systemd: install, start, upgrade, erase", { timeout: 900
     // provides that directory, so the bind goes.
     c.run(["umount", PROJECT_DIR]);
     assert.equal(c.exec(["ls", "-A", PROJECT_DIR]).stdout, "", `${PROJECT_DIR} empty before the install`);
+    for (const node of ["/usr/bin/node", "/usr/local/bin/node", "/bin/node"]) {
+      assert.notEqual(c.exec(["test", "-e", node]).status, 0, `no ${node} in the container`);
+    }
   });
   after(async () => {
     await c?.cleanup();
@@ -104,10 +108,14 @@ describe("the RPM under systemd: install, start, upgrade, erase", { timeout: 900
       status.components.every((x) => x.state === "ready"),
       JSON.stringify(status.components),
     );
-    // The packaged wrapper runs the packaged code with node.
-    assert.match(
-      c.run(["cat", `/proc/${d.ExecMainPID}/cmdline`]),
-      /\/usr\/lib\/k8s-offloadd\/dist\/daemon\/main\.js/,
+    // The packaged wrapper runs the packaged bundle with the packaged runtime.
+    assert.equal(
+      c
+        .run(["cat", `/proc/${d.ExecMainPID}/cmdline`])
+        .split("\0")
+        .slice(0, 2)
+        .join(" "),
+      `${PROJECT_DIR}/node ${PROJECT_DIR}/k8s-offloadd.js`,
     );
 
     const k = c.systemctl("start", K);

@@ -17,8 +17,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import Database from "better-sqlite3";
+import pino from "pino";
+import { Engine } from "../../daemon/engine/engine";
 import { findMigrationsDir, loadMigrations } from "../../daemon/state/migrate";
 import { StateError, StateStore } from "../../daemon/state/store";
+import { Part } from "../helpers/part";
 
 const root = mkdtempSync(join(tmpdir(), "offloadd-state-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -116,7 +119,6 @@ describe("opening", () => {
       logFile: "l",
       bootId: "b",
     });
-    a.saveComponent({ name: "c", state: "ready", restarts: 1, lastError: null, since: "s" });
     const ev = a.addEvent("c", "ready", "up");
     const job = a.createJob("upgrade", ["one"]);
     a.close();
@@ -124,9 +126,6 @@ describe("opening", () => {
     const b = StateStore.open(file);
     try {
       assert.equal(b.child("c")?.pid, 7);
-      assert.deepEqual(b.components(), [
-        { name: "c", state: "ready", restarts: 1, lastError: null, since: "s" },
-      ]);
       assert.deepEqual(b.events(0, 10), [ev]);
       assert.equal(b.lastEventId(), ev.id);
       assert.equal(b.job(job)?.steps[0]?.name, "one");
@@ -179,9 +178,6 @@ describe("migrations", () => {
         logFile: "/l",
         bootId: null, // written before 005: its boot is not known
       });
-      assert.deepEqual(store.components(), [
-        { name: "ovsdb-server", state: "ready", restarts: 3, lastError: "boom", since: "T1" },
-      ]);
       assert.deepEqual(store.events(0, 10), [
         { id: 1, time: "T2", component: null, kind: "phase", message: "old" },
       ]);
@@ -421,19 +417,35 @@ describe("records", () => {
     }
   });
 
-  test("components: upsert and list", () => {
-    const store = open();
+  test("component states are not written: a whole bring-up, a restart and a down leave no rows", async () => {
+    const file = join(scratch(), "state.db");
+    const store = StateStore.open(file);
+    const parts = [new Part("a"), new Part("b", ["a"])];
+    const engine = new Engine({
+      components: parts,
+      store,
+      log: pino({ level: "silent" }),
+      version: "test",
+      profile: "test",
+      readyTimeoutMs: 2000,
+      pollIntervalMs: 5,
+    });
     try {
-      store.saveComponent({ name: "x", state: "starting", restarts: 0, lastError: null, since: "1" });
-      store.saveComponent({ name: "x", state: "failed", restarts: 5, lastError: "crash loop", since: "2" });
-      store.saveComponent({ name: "w", state: "ready", restarts: 0, lastError: null, since: "3" });
-      assert.deepEqual(store.components(), [
-        { name: "w", state: "ready", restarts: 0, lastError: null, since: "3" },
-        { name: "x", state: "failed", restarts: 5, lastError: "crash loop", since: "2" },
-      ]);
+      await engine.bringUp();
+      assert.equal(engine.status().phase, "ready");
+      await engine.restart("a");
+      await engine.down();
+      // What a restarted daemon reads back was written (the history, the desired state)...
+      assert.ok(store.events(0, 100).length > 0);
+      assert.equal(store.desiredDatapath(), "down");
     } finally {
       store.close();
     }
+    // ...and nothing reads component states back, so none were written (no fsync per state change).
+    assert.equal(
+      raw(file, (db) => db.prepare("SELECT count(*) FROM components").pluck().get()),
+      0,
+    );
   });
 
   test("events: returned as stored, paged by id, capped at the newest eventCap", () => {
