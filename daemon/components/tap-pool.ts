@@ -400,7 +400,8 @@ export class TapPool implements Component {
       const mac = v.state === "available" || v.state === "host" ? v.mac : null;
       if (r.placement !== v.state || r.netns !== v.netns || (mac !== null && mac !== r.mac)) {
         changed.push({ name: v.name, mac, placement: v.state, netns: v.netns });
-        if (v.state === "lost") lost.push({ ...v, netns: r.netns });
+        // A pod's namespace, if it was in one (not the datapath's own).
+        if (v.state === "lost") lost.push({ ...v, netns: r.placement === "in-use" ? r.netns : null });
       }
     }
     if (changed.length > 0) this.opts.store?.saveTapPlacements(changed);
