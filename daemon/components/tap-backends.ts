@@ -74,9 +74,8 @@ export class GnmiTapBackend implements TapBackend {
     private readonly port: TapPortOptions,
     private readonly batch: SetBatch = DEFAULT_SET_BATCH,
   ) {}
-  async configured(names: readonly string[]): Promise<Set<string>> {
-    const ports = await this.client.readPorts(names);
-    return new Set(ports.filter((p) => p.complete).map((p) => p.name));
+  configured(names: readonly string[]): Promise<Set<string>> {
+    return this.client.addedPorts(names);
   }
   create(names: readonly string[], hooks: CreateHooks): Promise<void> {
     return this.client.createPool(names, this.batch, { ...this.port, hooks });

@@ -314,7 +314,10 @@ export class TapPool implements Component {
     const links = await listLinks(dp);
     const names = this.names();
     const records = this.records();
-    const made = await this.madeNow(names, records, links);
+    // The target may be away (restarting, or the datapath down): then the records say what was made.
+    const made = await this.madeNow(names, records, links).catch(
+      () => new Set(names.filter((n) => records.get(n)?.state === "created")),
+    );
     const zero = this.index0(links);
     const byName = new Map(links.map((l) => [l.name, l]));
     const byMac = new Map(links.filter((l) => l.kind === "tap" && l.mac).map((l) => [l.mac as string, l]));
@@ -400,7 +403,8 @@ export class TapPool implements Component {
       const mac = v.state === "available" || v.state === "host" ? v.mac : null;
       if (r.placement !== v.state || r.netns !== v.netns || (mac !== null && mac !== r.mac)) {
         changed.push({ name: v.name, mac, placement: v.state, netns: v.netns });
-        if (v.state === "lost") lost.push({ ...v, netns: r.netns });
+        // A pod's namespace, if it was in one (not the datapath's own).
+        if (v.state === "lost") lost.push({ ...v, netns: r.placement === "in-use" ? r.netns : null });
       }
     }
     if (changed.length > 0) this.opts.store?.saveTapPlacements(changed);

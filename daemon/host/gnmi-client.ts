@@ -334,6 +334,22 @@ export class GnmiClient extends LoopbackClient {
   }
 
   /**
+   * The ports among `names` that the target has added: port-type reads back set (one GetRequest
+   * per 4*READ_CHUNK ports, one path each). Cheap enough for a readiness probe.
+   */
+  async addedPorts(names: readonly string[]): Promise<Set<string>> {
+    const added = new Set<string>();
+    const chunk = READ_CHUNK * TAP_PORT_LEAF_ORDER.length;
+    for (let i = 0; i < names.length; i += chunk) {
+      const part = names.slice(i, i + chunk);
+      const leaves = await this.get(part.map((n) => portLeafPath(n, "port-type")));
+      const byPath = new Map(leaves.map((l) => [l.path, l.value]));
+      for (const n of part) if (leafIsSet(byPath.get(formatPath(portLeafPath(n, "port-type"))))) added.add(n);
+    }
+    return added;
+  }
+
+  /**
    * Create ports `names` in the order given (P4TAP_0 first: P4-OVS numbers ports in the order they
    * are added, and the infra manager takes the number from the name), with at most one SetRequest
    * in flight. The target is read back first: complete ports are skipped, a port with some leaves

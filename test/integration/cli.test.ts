@@ -218,8 +218,8 @@ describe("k8s-offloadctl", () => {
   test("taps: list, resize with --count; a count the API refuses exits 1 with the API's message", async () => {
     const r = await ctl(["taps", ...viaConfig]);
     expectExit(r, 0);
-    assert.match(r.stdout, /^pool: 8 TAPs, backend kernel$/m);
-    assert.match(r.stdout, /^P4TAP_1 +\d+ /m);
+    assert.match(r.stdout, /^pool: 8 TAPs, backend kernel: 7 available, 0 in use, 0 lost$/m);
+    assert.match(r.stdout, /^P4TAP_1 +available +P4TAP_1 /m);
     assert.deepEqual(
       json<TapPool>(await ctl(["taps", "--json", ...viaConfig])),
       (await d.http("GET", "/v1/taps")).body,

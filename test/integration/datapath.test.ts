@@ -111,7 +111,12 @@ describe("datapath: TAP pool over gNMI, TAP_0, ARP proxy", () => {
       e.component === "taps" && /^lost P4TAP_3: the kernel side is gone/.test(e.message);
     await until("P4TAP_3 lost", async () =>
       ((await d.http("GET", "/v1/events?limit=1000")).body as { events: NodeEvent[] }).events.some(lostEvent),
-    );
+    ).catch(async (err) => {
+      const all = ((await d.http("GET", "/v1/events?limit=1000")).body as { events: NodeEvent[] }).events;
+      throw new Error(
+        `${err.message}; taps events: ${JSON.stringify(all.filter((e) => e.component === "taps"))}`,
+      );
+    });
     const afterLoss = (await d.http("GET", "/v1/taps")).body as { taps: { name: string; state: string }[] };
     assert.equal(afterLoss.taps.find((t) => t.name === "P4TAP_3")?.state, "lost");
     assert.ok(!(await taps(ns)).includes("P4TAP_3"), "not made again");

@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
+import Database from "better-sqlite3";
 import pino from "pino";
 import { p4TargetProcess } from "../../daemon/components/p4-target";
 import { GnmiTapBackend, KernelTapBackend } from "../../daemon/components/tap-backends";
@@ -81,6 +82,16 @@ function assertInOrder(file: string, n: number): void {
 }
 
 const byName = (views: TapView[]) => new Map(views.map((v) => [v.name, v]));
+
+/** Rewrite one record's generation with a second connection (as a record from another boot). */
+function setGeneration(file: string, name: string, generation: string): void {
+  const db = new Database(file);
+  try {
+    db.prepare("UPDATE taps SET generation = ? WHERE name = ?").run(generation, name);
+  } finally {
+    db.close();
+  }
+}
 
 describe("TAP pool, kernel backend", () => {
   const ns = "tp-kernel";
@@ -174,6 +185,18 @@ describe("TAP pool, kernel backend", () => {
       (await pool.list()).map((v) => v.state),
       ["host", "available", "available", "available", "available", "available", "in-use", "available"],
     );
+
+    // A record of another kernel generation (another boot, or the namespace made again) does not
+    // count: that TAP is not made. P4TAP_6 (in a pod) is then missing and made again.
+    setGeneration(join(dir, "state.db"), "P4TAP_6", "another-boot/0:0");
+    assert.deepEqual(await pool.probe(), {
+      ready: false,
+      waitingFor: "1 of 8 TAPs to be made (P4TAP_6)",
+    });
+    await pool.start();
+    assert.deepEqual(await pool.probe(), { ready: true });
+    assert.ok((await tapNames(ns)).includes("P4TAP_6"));
+    assert.equal(store.taps().find((r) => r.name === "P4TAP_6")?.generation, recs[0]?.generation);
 
     await engine.down();
     assert.deepEqual(await tapNames(ns), []);
@@ -398,6 +421,49 @@ describe("read back after errors: never a leaf twice", () => {
       assert.ok(recs.every((r) => r.state === "created"));
       client.close();
     } finally {
+      await s.stop();
+      store.forgetTaps(names(8));
+    }
+  });
+
+  test("write-ahead: each port is recorded 'creating' before its SetRequest, 'created' after", async () => {
+    const s = await standaloneSim(ns, dir);
+    const client = new GnmiClient({ address: s.gnmiAddr });
+    try {
+      const checked: string[] = [];
+      class Watched extends GnmiTapBackend {
+        override create(n: readonly string[], hooks: Parameters<GnmiTapBackend["create"]>[1]) {
+          return super.create(n, {
+            ...hooks,
+            sending: (batch) => {
+              hooks.sending?.(batch);
+              const recs = new Map(store.taps().map((r) => [r.name, r.state]));
+              const made = new Set(ports(s.portsFile).map((p) => p.name));
+              for (const b of batch) {
+                assert.equal(recs.get(b), "creating", `${b} recorded before it is made`);
+                assert.ok(!made.has(b), `${b} not made yet`);
+                checked.push(b);
+              }
+            },
+          });
+        }
+      }
+      const pool = new TapPool({
+        netns: ns,
+        prefix: "P4TAP_",
+        count: 8,
+        hostInterfaceName: "TAP_0",
+        backend: new Watched(client, {}, 3),
+        store,
+        dependsOn: [],
+        log,
+      });
+      await pool.start();
+      assert.deepEqual(checked, names(8));
+      assert.ok(store.taps().every((r) => r.state === "created"));
+      assertInOrder(s.portsFile, 8);
+    } finally {
+      client.close();
       await s.stop();
       store.forgetTaps(names(8));
     }

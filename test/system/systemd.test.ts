@@ -6,7 +6,8 @@
  * - restarting the daemon restarts neither kubelet nor ovsdb-server/ovs-vswitchd (adopted);
  * - a wedged daemon (SIGSTOP: its event loop stops) is killed by the watchdog and restarted;
  * - a daemon that cannot get ready keeps kubelet from starting, and `systemctl status` says why,
- *   also once its start timed out (then kubelet's ExecStartPre= is what holds kubelet back).
+ *   also once its start timed out (then kubelet's ExecStartPre= is what holds kubelet back);
+ * - with 3 pool TAPs in pods, a restarted daemon is ready without making them again and kubelet starts.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -128,6 +129,38 @@ describe("k8s-offloadd under systemd: a daemon that gets ready", { timeout: 600_
     assert.deepEqual(c.show(K, "ExecMainPID"), k0);
     assert.equal(kubeletStarts(c).length, 1);
     assert.deepEqual(datapath(), dp0);
+  });
+
+  test("3 TAPs handed to pods: the daemon restarted is ready again without making them, kubelet starts", () => {
+    const r0 = c.systemctl("stop", K);
+    assert.equal(r0.status, 0, r0.stderr);
+    // What the infra agent does for a pod (pkg/netconf/tap.go): down, into the pod's netns, eth0, up.
+    const pods = ["P4TAP_1", "P4TAP_2", "P4TAP_3"].map((tap, i) => {
+      const netns = `cni-sys-${i}`;
+      c.run(["ip", "netns", "add", netns]);
+      c.run(["ip", "link", "set", "dev", tap, "down"]);
+      c.run(["ip", "link", "set", "dev", tap, "netns", netns]);
+      c.run(["ip", "-n", netns, "link", "set", "dev", tap, "name", "eth0"]);
+      c.run(["ip", "-n", netns, "link", "set", "dev", "eth0", "up"]);
+      return { tap, netns };
+    });
+    const r = c.systemctl("restart", D);
+    assert.equal(r.status, 0, `${r.stderr}\n${c.diagnostics()}`);
+    assert.match(c.show(D, "StatusText").StatusText ?? "", /^ready: /);
+    const k = c.systemctl("start", K);
+    assert.equal(k.status, 0, `${k.stderr}\n${c.diagnostics()}`);
+    assert.equal(c.show(K, "ActiveState").ActiveState, "active");
+    assert.equal(kubeletStarts(c).length, 2);
+    const taps = c.api("/v1/taps", API_PORT) as {
+      taps: { name: string; state: string; netns: string | null }[];
+    };
+    for (const p of pods) {
+      const t = taps.taps.find((x) => x.name === p.tap);
+      assert.deepEqual([t?.state, t?.netns], ["in-use", p.netns], p.tap);
+    }
+    // Not made again in the host's namespace (they are the pods').
+    const host = c.run(["ip", "-o", "link", "show"]);
+    for (const p of pods) assert.ok(!host.includes(` ${p.tap}:`), `${p.tap} made again:\n${host}`);
   });
 });
 
