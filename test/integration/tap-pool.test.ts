@@ -29,6 +29,8 @@ const policy: SupervisorConfig = {
   readyTimeoutMs: 20000,
   stopTimeoutMs: 2000,
   pollIntervalMs: 50,
+  healthIntervalMs: 2000,
+  retryFailedAfterMs: 300000,
 };
 
 function ip(...args: string[]): string {
