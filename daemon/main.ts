@@ -108,6 +108,9 @@ async function main(): Promise<number> {
     profile: cfg.profile,
     readyTimeoutMs: cfg.supervisor.readyTimeoutMs,
     pollIntervalMs: cfg.supervisor.pollIntervalMs,
+    healthIntervalMs: cfg.supervisor.healthIntervalMs,
+    retryFailedAfterMs: cfg.supervisor.retryFailedAfterMs,
+    backoff: { initialMs: cfg.supervisor.backoffInitialMs, maxMs: cfg.supervisor.backoffMaxMs },
   });
   // READY=1 needs both: every component ready and the API answering (kubelet's drop-in waits on it).
   let listening = false;
