@@ -57,6 +57,8 @@ interface Entry {
   attempt: number;
   /** The next attempt (backoff) or the next try of a failed component (retryFailedAfterMs). */
   timer: NodeJS.Timeout | null;
+  /** What happens next while failed, starting or degraded ("trying again in 2 s"), for status. */
+  next: string | null;
   /** Why it is failed: a configuration error waits for a restart; others are tried again. */
   failure: "config" | "other" | null;
   /** The last reason reported in an event while retrying (one event per distinct reason). */
@@ -103,6 +105,7 @@ export class Engine extends EventEmitter implements EngineApi {
         wasReady: false,
         attempt: 0,
         timer: null,
+        next: null,
         failure: null,
         reported: null,
       });
@@ -361,7 +364,8 @@ export class Engine extends EventEmitter implements EngineApi {
 
   /**
    * failed: dependents blocked. A configuration error waits for a restart (by hand, or of the daemon
-   * with a changed configuration); anything else is started again after retryFailedAfterMs.
+   * with a changed configuration), and says so; anything else is started again after
+   * retryFailedAfterMs, with an event each time.
    */
   private fail(name: string, reason: string, kind: "config" | "other", event: EventKind = "error"): void {
     const entry = this.entry(name);
@@ -372,9 +376,11 @@ export class Engine extends EventEmitter implements EngineApi {
     entry.lastError =
       kind === "config"
         ? `configuration error: ${reason}; waits for POST /v1/components/${name}/restart or a daemon restart with a changed configuration`
-        : `${reason}; trying again in ${after}`;
-    this.addEvent(name, event, event === "error" ? `start failed: ${entry.lastError}` : entry.lastError);
-    this.setState(name, "failed");
+        : reason;
+    const next = kind === "config" ? null : `trying again in ${after}`;
+    const text = next ? `${entry.lastError}; ${next}` : entry.lastError;
+    this.addEvent(name, event, event === "error" ? `start failed: ${text}` : text);
+    this.setState(name, "failed", next);
     this.blockDependents(name, `${name} failed`);
     if (kind === "config") return;
     entry.timer = setTimeout(() => {
@@ -393,12 +399,12 @@ export class Engine extends EventEmitter implements EngineApi {
   /** A health probe failed: degraded with what failed, dependents blocked; converge repairs it. */
   private degrade(name: string, what: string): void {
     const entry = this.entry(name);
-    entry.lastError = `health probe: not ready: ${what}`;
+    entry.lastError = `health probe: ${what}`;
     entry.waitingFor = null;
     entry.attempt = 0;
     entry.reported = what;
     this.addEvent(name, "error", `not ready any more (health probe): ${what}`);
-    this.setState(name, "degraded");
+    this.setState(name, "degraded", "repairing");
     this.blockDependents(name, `${name} is degraded (${what})`);
   }
 
@@ -406,25 +412,34 @@ export class Engine extends EventEmitter implements EngineApi {
    * Not there yet: stay starting (degraded once it had been ready) with the reason, and try again
    * after the backoff: initial doubling to max; a component that had been ready is tried at least
    * once per health interval, so it is back within about one interval of its cause going away.
+   * `failed`: a first start not ready within readyTimeoutMs says failed (the node is not coming up
+   * by itself soon), and is still tried again with the same backoff.
    */
-  private retryLater(name: string, reason: string): void {
+  private retryLater(name: string, reason: string, failed = false): void {
     const entry = this.entry(name);
     this.clearTimer(entry);
     const b = this.opts.backoff ?? { initialMs: 100, maxMs: 30_000 };
     let delay = nextBackoff(entry.attempt++, { backoffInitialMs: b.initialMs, backoffMaxMs: b.maxMs });
     if (entry.wasReady) delay = Math.min(delay, this.healthIntervalMs);
-    entry.lastError = `${reason}; trying again in ${formatMs(delay)} (attempt ${entry.attempt + 1})`;
+    entry.lastError = reason;
     entry.waitingFor = null;
+    entry.failure = failed ? "other" : null;
     // One event per distinct reason: a target that stays away for an hour is not 200 events.
     if (entry.reported !== reason) {
       entry.reported = reason;
-      this.addEvent(name, "error", `not there yet: ${reason}; trying again with backoff`);
+      this.addEvent(
+        name,
+        "error",
+        `${failed ? "start failed" : "not there yet"}: ${reason}; trying again with backoff`,
+      );
     }
-    this.setState(name, entry.wasReady ? "degraded" : "starting");
+    const state: ComponentState = failed ? "failed" : entry.wasReady ? "degraded" : "starting";
+    this.setState(name, state, `trying again in ${formatMs(delay)} (attempt ${entry.attempt + 1})`);
     this.blockDependents(name, `${name} is not ready (${reason})`);
     entry.timer = setTimeout(() => {
       entry.timer = null;
-      if (this.stoppedByRequest || (entry.state !== "starting" && entry.state !== "degraded")) return;
+      if (this.stoppedByRequest || entry.state !== state) return;
+      if (state === "failed") this.setState(name, "pending");
       void this.converge();
     }, delay);
     entry.timer.unref();
@@ -467,6 +482,7 @@ export class Engine extends EventEmitter implements EngineApi {
     const repairing = entry.state === "degraded";
     // A repair keeps saying degraded (the node was ready and is not); anything else is starting.
     if (!repairing) this.setState(name, "starting");
+    else entry.next = "repairing";
     try {
       await entry.component.start();
       if (entry.attempt === 0) this.addEvent(name, "start", repairing ? "started again (repair)" : "started");
@@ -488,7 +504,9 @@ export class Engine extends EventEmitter implements EngineApi {
     } catch (err) {
       if (this.stoppedByRequest || !isTrying(entry.state)) return; // the supervisor owns it now
       const kind = failureKind(err);
-      if (kind === "not-yet") this.retryLater(name, errorText(err));
+      // A first start not ready within its timeout is failed, and still tried again with backoff.
+      const timedOut = (err as { readyTimeout?: unknown }).readyTimeout === true;
+      if (kind === "not-yet") this.retryLater(name, errorText(err), timedOut && !entry.wasReady);
       else this.fail(name, errorText(err), kind);
     }
   }
@@ -522,8 +540,11 @@ export class Engine extends EventEmitter implements EngineApi {
         this.emitPhase();
       }
       if (Date.now() >= deadline) {
-        throw new NotReadyYetError(
-          `not ready after ${this.opts.readyTimeoutMs} ms: waited for ${probe.waitingFor}`,
+        throw Object.assign(
+          new NotReadyYetError(
+            `not ready after ${this.opts.readyTimeoutMs} ms: waited for ${probe.waitingFor}`,
+          ),
+          { readyTimeout: true },
         );
       }
       await sleep(pause);
@@ -559,7 +580,7 @@ export class Engine extends EventEmitter implements EngineApi {
     if (failed.length > 0) {
       return {
         phase: "failed",
-        message: `failed: ${failed.map(([n, e]) => `${n}: ${e.lastError ?? "failed"}`).join("; ")}`,
+        message: `failed: ${failed.map(([n, e]) => `${n}: ${e.lastError ?? "failed"}${e.next ? `; ${e.next}` : ""}`).join("; ")}`,
       };
     }
     const notReady = entries.filter(([, e]) => e.state !== "ready");
@@ -572,7 +593,7 @@ export class Engine extends EventEmitter implements EngineApi {
     const words = notReady.map(([n, e]) => {
       if (e.state === "starting" && e.waitingFor) return `${n} starting, waiting for ${e.waitingFor}`;
       if ((e.state === "starting" || e.state === "degraded") && e.lastError)
-        return `${n} ${e.state} (${e.lastError})`;
+        return `${n} ${e.state} (${e.lastError}${e.next ? `; ${e.next}` : ""})`;
       if (e.state === "restarting") return `${n} restarting (${e.lastError ?? "exited"})`;
       if (e.state === "blocked") return `${n} blocked (${e.lastError ?? "dependency not ready"})`;
       return `${n} ${e.state}`;
@@ -581,8 +602,9 @@ export class Engine extends EventEmitter implements EngineApi {
     return { phase, message: `${phase}: ${words.join("; ")}` };
   }
 
-  private setState(name: string, state: ComponentState): void {
+  private setState(name: string, state: ComponentState, next: string | null = null): void {
     const entry = this.entry(name);
+    entry.next = next;
     if (entry.state !== state) {
       entry.state = state;
       entry.since = new Date().toISOString();
