@@ -107,6 +107,8 @@ function unreachableWhy(details: string): string {
   };
   if (errno) return words[errno] as string;
   if (/name resolution/i.test(details)) return "name resolution failed";
+  // A fresh channel can fail its first call before any connect attempt reported an error.
+  if (/no connection established/i.test(details)) return "no connection established";
   if (/dropped|closed|goaway|ended/i.test(details)) return "connection closed";
   return "not available";
 }

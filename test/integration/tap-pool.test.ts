@@ -89,6 +89,7 @@ describe("TAP pool, kernel backend", () => {
       readyTimeoutMs: 5000,
       pollIntervalMs: 20,
       reconcileIntervalMs: 60_000,
+      healthIntervalMs: 60_000,
     });
     await engine.bringUp();
     assert.equal(engine.status().phase, "ready");
@@ -188,6 +189,7 @@ describe("TAP pool over gNMI, the simulator supervised", () => {
       readyTimeoutMs: 20000,
       pollIntervalMs: 20,
       reconcileIntervalMs: 60_000,
+      healthIntervalMs: 60_000,
     });
     await engine.bringUp();
     assert.equal(engine.status().phase, "ready", engine.status().message);
