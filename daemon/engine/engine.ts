@@ -63,6 +63,8 @@ interface Entry {
   failure: "config" | "other" | null;
   /** The last reason reported in an event while retrying (one event per distinct reason). */
   reported: string | null;
+  /** Counts state changes: a health probe's answer applies only if none happened meanwhile. */
+  gen: number;
 }
 
 /**
@@ -108,6 +110,7 @@ export class Engine extends EventEmitter implements EngineApi {
         next: null,
         failure: null,
         reported: null,
+        gen: 0,
       });
       component.attach?.(this.signals);
     }
@@ -315,25 +318,28 @@ export class Engine extends EventEmitter implements EngineApi {
   /**
    * One health pass: every ready component is probed (all at once: probes are independent reads,
    * each bounded by its own timeout); one that is not ready any more becomes degraded, its
-   * dependents are blocked, and the engine starts repairing it. Runs through the queue (never
-   * concurrently with a start, stop or reconcile). Also run by the timer that bringUp() starts.
+   * dependents are blocked, and the engine starts repairing it. Not through the queue: like a
+   * child's exit, a failing probe is news that must not wait behind a long operation (a reconcile
+   * retrying a target that is gone); it only changes in-memory state and schedules a converge. A
+   * result is dropped when the component changed state while it was probed. Also run by the timer
+   * that bringUp() starts.
    */
-  checkHealth(): Promise<void> {
-    return this.serial(async () => {
-      if (this.stoppedByRequest) return;
-      const ready = this.order.filter((n) => this.entry(n).state === "ready");
-      const timeoutMs = Math.min(this.opts.readyTimeoutMs, 2 * this.healthIntervalMs);
-      const answers = await Promise.all(ready.map((n) => this.probeOnce(this.entry(n), timeoutMs)));
-      let degraded = false;
-      ready.forEach((name, i) => {
-        const p = answers[i] as Probe;
-        // A signal may have moved it meanwhile (a child exit): that path owns it now.
-        if (p.ready || this.entry(name).state !== "ready" || this.stoppedByRequest) return;
-        this.degrade(name, p.waitingFor);
-        degraded = true;
-      });
-      if (degraded) void this.converge();
+  async checkHealth(): Promise<void> {
+    if (this.stoppedByRequest) return;
+    const ready = this.order.filter((n) => this.entry(n).state === "ready");
+    const gens = ready.map((n) => this.entry(n).gen);
+    const timeoutMs = Math.min(this.opts.readyTimeoutMs, 2 * this.healthIntervalMs);
+    const answers = await Promise.all(ready.map((n) => this.probeOnce(this.entry(n), timeoutMs)));
+    let degraded = false;
+    ready.forEach((name, i) => {
+      const p = answers[i] as Probe;
+      const entry = this.entry(name);
+      // Moved meanwhile (a child exit, a restart, down): that path owns it now.
+      if (p.ready || entry.gen !== gens[i] || this.stoppedByRequest) return;
+      this.degrade(name, p.waitingFor);
+      degraded = true;
     });
+    if (degraded) void this.converge();
   }
 
   // ---- internals -------------------------------------------------------------------------------
@@ -498,7 +504,11 @@ export class Engine extends EventEmitter implements EngineApi {
       this.addEvent(
         name,
         "ready",
-        repairing || attempts > 0 ? `ready again by itself (after ${attempts + 1} attempts)` : "ready",
+        repairing
+          ? `ready again by itself (repaired after ${attempts + 1} attempts)`
+          : attempts > 0
+            ? `ready by itself after ${attempts + 1} attempts`
+            : "ready",
       );
       this.setState(name, "ready");
     } catch (err) {
@@ -607,6 +617,7 @@ export class Engine extends EventEmitter implements EngineApi {
     entry.next = next;
     if (entry.state !== state) {
       entry.state = state;
+      entry.gen++;
       entry.since = new Date().toISOString();
     }
     this.opts.store?.saveComponent({
