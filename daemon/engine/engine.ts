@@ -329,17 +329,17 @@ export class Engine extends EventEmitter implements EngineApi {
     const ready = this.order.filter((n) => this.entry(n).state === "ready");
     const gens = ready.map((n) => this.entry(n).gen);
     const timeoutMs = Math.min(this.opts.readyTimeoutMs, 2 * this.healthIntervalMs);
-    const answers = await Promise.all(ready.map((n) => this.probeOnce(this.entry(n), timeoutMs)));
-    let degraded = false;
-    ready.forEach((name, i) => {
-      const p = answers[i] as Probe;
-      const entry = this.entry(name);
-      // Moved meanwhile (a child exit, a restart, down): that path owns it now.
-      if (p.ready || entry.gen !== gens[i] || this.stoppedByRequest) return;
-      this.degrade(name, p.waitingFor);
-      degraded = true;
-    });
-    if (degraded) void this.converge();
+    // Each answer applies as it comes: a quick "TAPs gone" is not held back by a slower probe.
+    await Promise.all(
+      ready.map(async (name, i) => {
+        const entry = this.entry(name);
+        const p = await this.probeOnce(entry, timeoutMs);
+        // Moved meanwhile (a child exit, a restart, down): that path owns it now.
+        if (p.ready || entry.gen !== gens[i] || this.stoppedByRequest) return;
+        this.degrade(name, p.waitingFor);
+        void this.converge();
+      }),
+    );
   }
 
   // ---- internals -------------------------------------------------------------------------------

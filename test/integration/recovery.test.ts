@@ -200,6 +200,40 @@ describe("health after ready, retries that heal", () => {
     await d.until<NodeStatus>("/v1/status", isReady, 30_000);
   });
 
+  test("a crash loop given up is tried again after retryFailedAfterMs, with an event each time", async () => {
+    const f = await daemonFixture({
+      taps: { backend: "kernel" },
+      target: { simulator: false },
+      ovs: { ovsVswitchd: "/bin/false" },
+      supervisor: { retryFailedAfterMs: 1500 },
+    });
+    fixtures.push(f);
+    const d = f.start();
+    await d.until<NodeStatus>("/v1/status", () => true, 30_000);
+    const end = Date.now() + 60_000;
+    let evs: NodeEvent[] = [];
+    for (;;) {
+      evs = (await events(d)).filter((e) => e.component === "ovs-vswitchd");
+      if (evs.filter((e) => e.kind === "give-up").length >= 2 || Date.now() > end) break;
+      await sleep(200);
+    }
+    const kinds = evs.map((e) => e.kind);
+    const giveUps = evs.filter((e) => e.kind === "give-up");
+    assert.ok(giveUps.length >= 2, `gave up, was tried again, gave up again: ${kinds.join(",")}`);
+    assert.match(giveUps[0]?.message ?? "", /gave up after 5 exits .*; trying again in 1\.5 s$/);
+    const tries = evs.filter(
+      (e) =>
+        e.kind === "restart" &&
+        /^trying again 1\.5 s after it failed \(gave up after 5 exits/.test(e.message),
+    );
+    assert.ok(tries.length >= 1, kinds.join(","));
+    // In between, it was started again for real: new exits after the first give-up.
+    const firstGiveUp = evs.indexOf(giveUps[0] as NodeEvent);
+    assert.ok(evs.slice(firstGiveUp).some((e) => e.kind === "exit"));
+    const s = (await d.http("GET", "/v1/status")).body as NodeStatus;
+    assert.equal(byName(s, "ovs-vswitchd")?.state === "ready", false);
+  });
+
   test("a restart whose stop throws is recorded and reported, and the engine converges", async () => {
     // The first daemon leaves its children running (stopOnExit false) and is killed; the second
     // adopts them. An adopted child's exit is seen by polling /proc (pollIntervalMs, 1 s here), so
