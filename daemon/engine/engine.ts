@@ -65,6 +65,12 @@ interface Entry {
   reported: string | null;
   /** Counts state changes: a health probe's answer applies only if none happened meanwhile. */
   gen: number;
+  /**
+   * Its supervisor restarted it by itself: the next start only probes. Calling start() again
+   * ("make it run") would also reset the supervisor's crash-loop count, so a process that keeps
+   * exiting would never be given up on.
+   */
+  restartedBySupervisor: boolean;
 }
 
 /**
@@ -111,6 +117,7 @@ export class Engine extends EventEmitter implements EngineApi {
         failure: null,
         reported: null,
         gen: 0,
+        restartedBySupervisor: false,
       });
       component.attach?.(this.signals);
     }
@@ -193,6 +200,7 @@ export class Engine extends EventEmitter implements EngineApi {
       entry.attempt = 0;
       entry.wasReady = false;
       entry.reported = null;
+      entry.restartedBySupervisor = false;
       this.blockDependents(name, `${name} is restarting`);
       this.setState(name, "stopping");
       let stopError: string | null = null;
@@ -227,6 +235,7 @@ export class Engine extends EventEmitter implements EngineApi {
         entry.wasReady = false;
         entry.attempt = 0;
         entry.failure = null;
+        entry.restartedBySupervisor = false;
         if (entry.state === "stopped") continue;
         this.setState(name, "stopping");
         try {
@@ -358,6 +367,7 @@ export class Engine extends EventEmitter implements EngineApi {
     const entry = this.entries.get(name);
     if (!entry || this.stoppedByRequest || entry.state !== "restarting") return;
     this.addEvent(name, "restart", `restarted (restart ${entry.component.details().restarts})`);
+    entry.restartedBySupervisor = true;
     this.setState(name, "starting");
     void this.converge();
   }
@@ -377,6 +387,7 @@ export class Engine extends EventEmitter implements EngineApi {
     const entry = this.entry(name);
     this.clearTimer(entry);
     entry.failure = kind;
+    entry.restartedBySupervisor = false;
     entry.waitingFor = null;
     const after = formatMs(this.retryFailedAfterMs);
     entry.lastError =
@@ -489,9 +500,12 @@ export class Engine extends EventEmitter implements EngineApi {
     // A repair keeps saying degraded (the node was ready and is not); anything else is starting.
     if (!repairing) this.setState(name, "starting");
     else entry.next = "repairing";
+    const onlyProbe = entry.restartedBySupervisor;
+    entry.restartedBySupervisor = false;
     try {
-      await entry.component.start();
-      if (entry.attempt === 0) this.addEvent(name, "start", repairing ? "started again (repair)" : "started");
+      if (!onlyProbe) await entry.component.start();
+      if (entry.attempt === 0 && !onlyProbe)
+        this.addEvent(name, "start", repairing ? "started again (repair)" : "started");
       await this.waitProbe(entry);
       if (!isTrying(this.entry(name).state)) return; // went down while we waited
       const attempts = entry.attempt;
