@@ -210,6 +210,9 @@ export class Daemon {
       profile: cfg.profile,
       readyTimeoutMs: cfg.supervisor.readyTimeoutMs,
       pollIntervalMs: cfg.supervisor.pollIntervalMs,
+      healthIntervalMs: cfg.supervisor.healthIntervalMs,
+      retryFailedAfterMs: cfg.supervisor.retryFailedAfterMs,
+      backoff: { initialMs: cfg.supervisor.backoffInitialMs, maxMs: cfg.supervisor.backoffMaxMs },
     });
     this.engine = engine;
     const jobs = createJobRunner({ cfg, store, engine, preflight, log, env: scrubChildEnv(process.env) });

@@ -4,6 +4,7 @@ export const componentStates = [
   "pending",
   "starting",
   "ready",
+  "degraded",
   "restarting",
   "blocked",
   "failed",

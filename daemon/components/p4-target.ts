@@ -39,7 +39,8 @@ export function p4TargetProcess(opts: {
           await opts.gnmi.capabilities();
           return { ready: true };
         } catch (err) {
-          return { ready: false, waitingFor: `gNMI on ${opts.gnmi.address} (${errorText(err)})` };
+          // errorText names the target and says why ("gNMI target ... unreachable (connection refused)").
+          return { ready: false, waitingFor: errorText(err) };
         }
       },
     },

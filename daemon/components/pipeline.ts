@@ -1,8 +1,11 @@
+import { existsSync } from "node:fs";
 import type { Config } from "../config/types";
 import {
   type Component,
   type ComponentDetails,
   type ComponentSignals,
+  ConfigurationError,
+  NotReadyYetError,
   noProcessDetails,
   type Probe,
 } from "../engine/component";
@@ -18,6 +21,10 @@ import type { P4RuntimeClient } from "../host/p4runtime-client";
  * (`ovs-p4ctl set-pipe br0 k8s_dp.pb.bin p4Info.txt`): P4Info is protobuf text format, which we do
  * not parse ourselves (DESIGN.md §4). A target restart blocks this component; the engine starts it
  * again afterwards, which loads again.
+ *
+ * Failure classes (component.ts): an artifact not present yet, or a target not listening yet, is
+ * tried again by the engine; an artifact whose SHA-256 does not match its pin, or a loader that
+ * names an artifact that is not configured, is a ConfigurationError: it waits for a restart.
  */
 export class PipelineComponent implements Component {
   readonly name = "pipeline";
@@ -42,7 +49,18 @@ export class PipelineComponent implements Component {
 
   async start(): Promise<void> {
     const p = this.cfg.pipeline;
-    if (p.artifacts) verifyArtifacts(p.artifacts);
+    if (p.artifacts) {
+      const absent = Object.entries(p.artifacts).filter(([, pin]) => !existsSync(pin.path));
+      if (absent.length > 0) {
+        const list = absent.map(([name, pin]) => `${name} (${pin.path})`).join(", ");
+        throw new NotReadyYetError(`P4 artifact ${list} not present yet`);
+      }
+      try {
+        verifyArtifacts(p.artifacts);
+      } catch (err) {
+        throw new ConfigurationError(errorText(err), { cause: err });
+      }
+    }
     const version = await this.p4rt.capabilities();
     let { loaded } = await this.p4rt.pipelineLoaded(p.deviceId);
     if (p.load && !loaded) {
@@ -91,7 +109,10 @@ export class PipelineComponent implements Component {
     return this.cfg.pipeline.loader.map((arg) =>
       arg.replace(/\{(pbBin|p4info|conf)\}/g, (_, k: string) => {
         const p = paths[k];
-        if (!p) throw new Error(`pipeline.loader uses {${k}} but pipeline.artifacts is not configured`);
+        if (!p)
+          throw new ConfigurationError(
+            `pipeline.loader uses {${k}} but pipeline.artifacts is not configured`,
+          );
         return p;
       }),
     );

@@ -402,6 +402,8 @@ export const configSchema = {
         readyTimeoutMs: positiveInt(30000),
         stopTimeoutMs: positiveInt(5000),
         pollIntervalMs: positiveInt(200),
+        healthIntervalMs: positiveInt(2000),
+        retryFailedAfterMs: positiveInt(300000),
       },
     },
     host: {

@@ -188,4 +188,11 @@ export interface SupervisorConfig {
   stopTimeoutMs: number;
   /** Poll interval for adopted children (not our children: no exit event) and readiness probes. */
   pollIntervalMs: number;
+  /**
+   * Every ready component is probed again this often (never from a request); a failing probe makes
+   * it degraded and /v1/ready 503 within one interval. Each probe gets at most twice this to answer.
+   */
+  healthIntervalMs: number;
+  /** A failed component (crash loop given up, a start error; not a configuration error) is tried again after this. */
+  retryFailedAfterMs: number;
 }

@@ -4,19 +4,36 @@
  *
  * Lifecycle (drawn from the engine's side):
  *
- *            start()                 probe() until ready        dependency down / own exit
- *   pending ────────► starting ──────────────────────► ready ─────────────────────────────┐
- *      ▲                 │ timeout / start error          ▲                               ▼
- *      │                 ▼                                │ re-start() + probe()   blocked / restarting
- *      │               failed ◄── give-up (crash loop) ───┴───────────────────────────────┘
- *      │                 │ restart by hand (API)
- *      └─── stop() ◄─────┘      stop() is called in reverse dependency order; state becomes stopped.
+ *            start()               probe() until ready           health probe fails
+ *   pending ────────► starting ─────────────────────► ready ──────────────────────► degraded
+ *      ▲               │  ▲ not there yet:              ▲ │ ▲                          │ start() + probe()
+ *      │               │  └ backoff, start() again      │ │ └──────────────────────────┘ with backoff
+ *      │               ▼                                │ │ dependency not ready / own exit
+ *      │            failed ◄── crash-loop give-up ──────┼─┴──────────────────► blocked / restarting
+ *      │    (config error: waits; other: start() again  │
+ *      │     after supervisor.retryFailedAfterMs)       └── back by itself once the cause is gone
+ *      └─── stop() ◄── restart by hand (API); stop() is called in reverse dependency order: stopped.
+ *
+ * Failures of start() or of the first probes fall in three classes (failureKind() in engine.ts):
+ * - not there yet (connection refused, gRPC UNAVAILABLE / deadline, a file not present, not ready
+ *   within the ready timeout, or a NotReadyYetError): the engine tries again with capped backoff;
+ *   the component is `starting` (or `degraded` when it had been ready) with the reason meanwhile;
+ * - a ConfigurationError (e.g. an artifact whose hash does not match): `failed`, and it stays so
+ *   until a restart by hand or a daemon restart with a changed configuration;
+ * - anything else (and a crash-looping process the supervisor gave up on): `failed`, tried again
+ *   after supervisor.retryFailedAfterMs with an event each time.
+ *
+ * A degraded component blocks its dependents exactly as one that went down does: "ready" means
+ * ready at every moment, and a dependent built on something broken is not.
  *
  * Contract:
  * - start() is idempotent: "make it run". For a supervised process it adopts a live child recorded
  *   by an earlier daemon, or spawns one. It resolves when the thing has been started, not when ready.
- * - probe() asks once, cheaply, whether it is ready, and says what it waits for when it is not.
- * - stop() tears down what start() made and resolves when it is gone.
+ *   The engine calls it again to repair a degraded component, so it must put back what is missing.
+ * - probe() asks once, cheaply, whether it is ready, and says what it waits for when it is not. It
+ *   is also the health probe, every supervisor.healthIntervalMs while ready (never from a request).
+ * - stop() tears down what start() made and resolves when it is gone. When it throws, the engine
+ *   records it and goes on (a restart starts the component again anyway).
  * - A component that can go down by itself (a child exits) reports it through the signals the engine
  *   attaches; the engine then blocks its dependents and brings them back once it is ready again.
  */
@@ -77,6 +94,8 @@ export type ComponentState =
   | "pending"
   | "starting"
   | "ready"
+  /** Was ready; its health probe (or a repair attempt) fails. The engine repairs it with backoff. */
+  | "degraded"
   | "restarting"
   | "blocked"
   | "failed"
@@ -157,6 +176,20 @@ export interface EngineApi {
   on(event: "phase", listener: (s: NodeStatus) => void): this;
   off(event: "event", listener: (e: NodeEvent) => void): this;
   off(event: "phase", listener: (s: NodeStatus) => void): this;
+}
+
+/**
+ * A start that cannot succeed with the configuration as it is (an artifact whose hash does not
+ * match, a loader that names a file that is not configured): the engine does not retry it; it waits
+ * for a restart by hand or a daemon restart with a changed configuration.
+ */
+export class ConfigurationError extends Error {
+  readonly configuration = true;
+}
+
+/** Something the component needs is not there yet (an endpoint, a file): the engine tries again. */
+export class NotReadyYetError extends Error {
+  readonly notReadyYet = true;
 }
 
 export class UnknownComponentError extends Error {

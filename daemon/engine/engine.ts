@@ -1,6 +1,8 @@
 import { EventEmitter } from "node:events";
+import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { StateStore } from "../state/store";
+import { nextBackoff } from "./backoff";
 import {
   type Component,
   type ComponentSignals,
@@ -11,6 +13,8 @@ import {
   type NodeEvent,
   type NodePhase,
   type NodeStatus,
+  NotReadyYetError,
+  type Probe,
   UnknownComponentError,
 } from "./component";
 import { topoOrder } from "./order";
@@ -27,7 +31,19 @@ export interface EngineOptions {
   pollIntervalMs: number;
   /** How often ready components with a reconcile() hook are asked to reconcile (default 2000 ms). */
   reconcileIntervalMs?: number;
+  /**
+   * supervisor.healthIntervalMs: every ready component is probed again this often (default 2000 ms).
+   * Each health probe gets at most twice this (and never more than readyTimeoutMs) to answer.
+   */
+  healthIntervalMs?: number;
+  /** supervisor.retryFailedAfterMs: a failed component (not a configuration error) is started again after this. */
+  retryFailedAfterMs?: number;
+  /** Retries of a component that is not there yet: initial doubling to max (supervisor.backoff*). */
+  backoff?: { initialMs: number; maxMs: number };
 }
+
+export const DEFAULT_HEALTH_INTERVAL_MS = 2000;
+export const DEFAULT_RETRY_FAILED_AFTER_MS = 300_000;
 
 interface Entry {
   component: Component;
@@ -36,6 +52,26 @@ interface Entry {
   lastError: string | null;
   /** What the last failed probe said, for STATUS= while starting. */
   waitingFor: string | null;
+  /** Ready at least once since it was last started by request: its retries show as degraded. */
+  wasReady: boolean;
+  /** Failed attempts in a row, for the backoff of the next one. */
+  attempt: number;
+  /** The next attempt (backoff) or the next try of a failed component (retryFailedAfterMs). */
+  timer: NodeJS.Timeout | null;
+  /** What happens next while failed, starting or degraded ("trying again in 2 s"), for status. */
+  next: string | null;
+  /** Why it is failed: a configuration error waits for a restart; others are tried again. */
+  failure: "config" | "other" | null;
+  /** The last reason reported in an event while retrying (one event per distinct reason). */
+  reported: string | null;
+  /** Counts state changes: a health probe's answer applies only if none happened meanwhile. */
+  gen: number;
+  /**
+   * Its supervisor restarted it by itself: the next start only probes. Calling start() again
+   * ("make it run") would also reset the supervisor's crash-loop count, so a process that keeps
+   * exiting would never be given up on.
+   */
+  restartedBySupervisor: boolean;
 }
 
 /**
@@ -57,6 +93,7 @@ export class Engine extends EventEmitter implements EngineApi {
   private queue: Promise<unknown> = Promise.resolve();
   private convergePending = false;
   private reconcileTimer: NodeJS.Timeout | null = null;
+  private healthTimer: NodeJS.Timeout | null = null;
   private lastPhaseKey = "";
   private memEvents: NodeEvent[] = [];
   private readonly opts: EngineOptions;
@@ -68,7 +105,21 @@ export class Engine extends EventEmitter implements EngineApi {
     const now = new Date().toISOString();
     for (const name of this.order) {
       const component = opts.components.find((c) => c.name === name) as Component;
-      this.entries.set(name, { component, state: "pending", since: now, lastError: null, waitingFor: null });
+      this.entries.set(name, {
+        component,
+        state: "pending",
+        since: now,
+        lastError: null,
+        waitingFor: null,
+        wasReady: false,
+        attempt: 0,
+        timer: null,
+        next: null,
+        failure: null,
+        reported: null,
+        gen: 0,
+        restartedBySupervisor: false,
+      });
       component.attach?.(this.signals);
     }
   }
@@ -78,6 +129,7 @@ export class Engine extends EventEmitter implements EngineApi {
     this.stoppedByRequest = false;
     this.opts.store?.setDesiredDatapath("up");
     this.startReconciling();
+    this.startHealthChecks();
     return this.converge();
   }
 
@@ -140,15 +192,31 @@ export class Engine extends EventEmitter implements EngineApi {
     return this.entries.has(name) ? this.componentStatus(name) : undefined;
   }
 
+  /**
+   * Stop, then start again. A stop that throws is recorded (event, lastError) and the component is
+   * started again all the same: start() is "make it run", so the engine converges either way.
+   */
   async restart(name: string): Promise<void> {
     const entry = this.entry(name);
     await this.serial(async () => {
       this.addEvent(name, "restart", "restart requested by hand");
+      this.clearTimer(entry);
+      entry.failure = null;
+      entry.attempt = 0;
+      entry.wasReady = false;
+      entry.reported = null;
+      entry.restartedBySupervisor = false;
       this.blockDependents(name, `${name} is restarting`);
       this.setState(name, "stopping");
-      await entry.component.stop();
+      let stopError: string | null = null;
+      try {
+        await entry.component.stop();
+      } catch (err) {
+        stopError = `stop failed: ${errorText(err)}`;
+        this.addEvent(name, "error", `${stopError}; starting it again all the same`);
+      }
+      entry.lastError = stopError;
       this.setState(name, "pending");
-      entry.lastError = null;
     });
     await this.converge();
   }
@@ -166,8 +234,13 @@ export class Engine extends EventEmitter implements EngineApi {
         cause === "exit" ? "stopped: the datapath stops with the daemon" : STOPPED_MESSAGE;
       if (cause === "request") this.opts.store?.setDesiredDatapath("down");
       this.addEvent(null, "stop", DOWN_EVENT[cause]);
+      for (const e of this.entries.values()) this.clearTimer(e);
       for (const name of [...this.order].reverse()) {
         const entry = this.entry(name);
+        entry.wasReady = false;
+        entry.attempt = 0;
+        entry.failure = null;
+        entry.restartedBySupervisor = false;
         if (entry.state === "stopped") continue;
         this.setState(name, "stopping");
         try {
@@ -188,10 +261,15 @@ export class Engine extends EventEmitter implements EngineApi {
       this.opts.store?.setDesiredDatapath("up");
       // A daemon that started with the datapath desired down never ran bringUp().
       this.startReconciling();
+      this.startHealthChecks();
       for (const name of this.order) {
         const entry = this.entry(name);
         if (entry.state === "stopped" || entry.state === "failed") {
+          this.clearTimer(entry);
           entry.lastError = null;
+          entry.failure = null;
+          entry.attempt = 0;
+          entry.reported = null;
           this.setState(name, "pending");
         }
       }
@@ -242,9 +320,40 @@ export class Engine extends EventEmitter implements EngineApi {
   detach(): void {
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     this.reconcileTimer = null;
+    if (this.healthTimer) clearInterval(this.healthTimer);
+    this.healthTimer = null;
     for (const name of this.order) {
-      this.entry(name).component.detach?.();
+      const entry = this.entry(name);
+      this.clearTimer(entry);
+      entry.component.detach?.();
     }
+  }
+
+  /**
+   * One health pass: every ready component is probed (all at once: probes are independent reads,
+   * each bounded by its own timeout); one that is not ready any more becomes degraded, its
+   * dependents are blocked, and the engine starts repairing it. Not through the queue: like a
+   * child's exit, a failing probe is news that must not wait behind a long operation (a reconcile
+   * retrying a target that is gone); it only changes in-memory state and schedules a converge. A
+   * result is dropped when the component changed state while it was probed. Also run by the timer
+   * that bringUp() starts.
+   */
+  async checkHealth(): Promise<void> {
+    if (this.stoppedByRequest) return;
+    const ready = this.order.filter((n) => this.entry(n).state === "ready");
+    const gens = ready.map((n) => this.entry(n).gen);
+    const timeoutMs = Math.min(this.opts.readyTimeoutMs, 2 * this.healthIntervalMs);
+    // Each answer applies as it comes: a quick "TAPs gone" is not held back by a slower probe.
+    await Promise.all(
+      ready.map(async (name, i) => {
+        const entry = this.entry(name);
+        const p = await this.probeOnce(entry, timeoutMs);
+        // Moved meanwhile (a child exit, a restart, down): that path owns it now.
+        if (p.ready || entry.gen !== gens[i] || this.stoppedByRequest) return;
+        this.degrade(name, p.waitingFor);
+        void this.converge();
+      }),
+    );
   }
 
   // ---- internals -------------------------------------------------------------------------------
@@ -252,6 +361,7 @@ export class Engine extends EventEmitter implements EngineApi {
   private signalDown(name: string, reason: string): void {
     const entry = this.entries.get(name);
     if (!entry || this.stoppedByRequest || entry.state === "stopping" || entry.state === "stopped") return;
+    this.clearTimer(entry);
     entry.lastError = reason;
     this.addEvent(name, "exit", reason);
     this.setState(name, "restarting");
@@ -262,6 +372,7 @@ export class Engine extends EventEmitter implements EngineApi {
     const entry = this.entries.get(name);
     if (!entry || this.stoppedByRequest || entry.state !== "restarting") return;
     this.addEvent(name, "restart", `restarted (restart ${entry.component.details().restarts})`);
+    entry.restartedBySupervisor = true;
     this.setState(name, "starting");
     void this.converge();
   }
@@ -269,10 +380,96 @@ export class Engine extends EventEmitter implements EngineApi {
   private signalGaveUp(name: string, reason: string): void {
     const entry = this.entries.get(name);
     if (!entry || this.stoppedByRequest) return;
-    entry.lastError = reason;
-    this.addEvent(name, "give-up", reason);
-    this.setState(name, "failed");
+    this.fail(name, reason, "other", "give-up");
+  }
+
+  /**
+   * failed: dependents blocked. A configuration error waits for a restart (by hand, or of the daemon
+   * with a changed configuration), and says so; anything else is started again after
+   * retryFailedAfterMs, with an event each time.
+   */
+  private fail(name: string, reason: string, kind: "config" | "other", event: EventKind = "error"): void {
+    const entry = this.entry(name);
+    this.clearTimer(entry);
+    entry.failure = kind;
+    entry.restartedBySupervisor = false;
+    entry.waitingFor = null;
+    const after = formatMs(this.retryFailedAfterMs);
+    entry.lastError =
+      kind === "config"
+        ? `configuration error: ${reason}; waits for POST /v1/components/${name}/restart or a daemon restart with a changed configuration`
+        : reason;
+    const next = kind === "config" ? null : `trying again in ${after}`;
+    const text = next ? `${entry.lastError}; ${next}` : entry.lastError;
+    this.addEvent(name, event, event === "error" ? `start failed: ${text}` : text);
+    this.setState(name, "failed", next);
     this.blockDependents(name, `${name} failed`);
+    if (kind === "config") return;
+    entry.timer = setTimeout(() => {
+      entry.timer = null;
+      if (this.stoppedByRequest || entry.state !== "failed") return;
+      this.addEvent(name, "restart", `trying again ${after} after it failed (${reason})`);
+      entry.failure = null;
+      entry.attempt = 0;
+      entry.reported = null;
+      this.setState(name, "pending");
+      void this.converge();
+    }, this.retryFailedAfterMs);
+    entry.timer.unref();
+  }
+
+  /** A health probe failed: degraded with what failed, dependents blocked; converge repairs it. */
+  private degrade(name: string, what: string): void {
+    const entry = this.entry(name);
+    entry.lastError = `health probe: ${what}`;
+    entry.waitingFor = null;
+    entry.attempt = 0;
+    entry.reported = what;
+    this.addEvent(name, "error", `not ready any more (health probe): ${what}`);
+    this.setState(name, "degraded", "repairing");
+    this.blockDependents(name, `${name} is degraded (${what})`);
+  }
+
+  /**
+   * Not there yet: stay starting (degraded once it had been ready) with the reason, and try again
+   * after the backoff: initial doubling to max; a component that had been ready is tried at least
+   * once per health interval, so it is back within about one interval of its cause going away.
+   * `failed`: a first start not ready within readyTimeoutMs says failed (the node is not coming up
+   * by itself soon), and is still tried again with the same backoff.
+   */
+  private retryLater(name: string, reason: string, failed = false): void {
+    const entry = this.entry(name);
+    this.clearTimer(entry);
+    const b = this.opts.backoff ?? { initialMs: 100, maxMs: 30_000 };
+    let delay = nextBackoff(entry.attempt++, { backoffInitialMs: b.initialMs, backoffMaxMs: b.maxMs });
+    if (entry.wasReady) delay = Math.min(delay, this.healthIntervalMs);
+    entry.lastError = reason;
+    entry.waitingFor = null;
+    entry.failure = failed ? "other" : null;
+    // One event per distinct reason: a target that stays away for an hour is not 200 events.
+    if (entry.reported !== reason) {
+      entry.reported = reason;
+      this.addEvent(
+        name,
+        "error",
+        `${failed ? "start failed" : "not there yet"}: ${reason}; trying again with backoff`,
+      );
+    }
+    const state: ComponentState = failed ? "failed" : entry.wasReady ? "degraded" : "starting";
+    this.setState(name, state, `trying again in ${formatMs(delay)} (attempt ${entry.attempt + 1})`);
+    this.blockDependents(name, `${name} is not ready (${reason})`);
+    entry.timer = setTimeout(() => {
+      entry.timer = null;
+      if (this.stoppedByRequest || entry.state !== state) return;
+      if (state === "failed") this.setState(name, "pending");
+      void this.converge();
+    }, delay);
+    entry.timer.unref();
+  }
+
+  private clearTimer(entry: Entry): void {
+    if (entry.timer) clearTimeout(entry.timer);
+    entry.timer = null;
   }
 
   /**
@@ -290,10 +487,13 @@ export class Engine extends EventEmitter implements EngineApi {
         if (entry.state === "ready" || entry.state === "failed" || entry.state === "restarting") continue;
         const notReady = entry.component.dependsOn.filter((d) => this.entry(d).state !== "ready");
         if (notReady.length > 0) {
+          this.clearTimer(entry);
           entry.lastError = `waiting for ${notReady.join(", ")}`;
           this.setState(name, "blocked");
           continue;
         }
+        // Waiting for its next attempt (backoff): its timer converges again.
+        if (entry.timer) continue;
         await this.startOne(name);
       }
     });
@@ -301,22 +501,54 @@ export class Engine extends EventEmitter implements EngineApi {
 
   private async startOne(name: string): Promise<void> {
     const entry = this.entry(name);
-    this.setState(name, "starting");
+    const repairing = entry.state === "degraded";
+    // A repair keeps saying degraded (the node was ready and is not); anything else is starting.
+    if (!repairing) this.setState(name, "starting");
+    else entry.next = "repairing";
+    const onlyProbe = entry.restartedBySupervisor;
+    entry.restartedBySupervisor = false;
     try {
-      await entry.component.start();
-      this.addEvent(name, "start", "started");
+      if (!onlyProbe) await entry.component.start();
+      if (entry.attempt === 0 && !onlyProbe)
+        this.addEvent(name, "start", repairing ? "started again (repair)" : "started");
       await this.waitProbe(entry);
-      if (this.entry(name).state !== "starting") return; // went down while we waited
+      if (!isTrying(this.entry(name).state)) return; // went down while we waited
+      const attempts = entry.attempt;
       entry.lastError = null;
       entry.waitingFor = null;
-      this.addEvent(name, "ready", "ready");
+      entry.attempt = 0;
+      entry.reported = null;
+      entry.failure = null;
+      entry.wasReady = true;
+      this.addEvent(
+        name,
+        "ready",
+        repairing
+          ? `ready again by itself (repaired after ${attempts + 1} attempts)`
+          : attempts > 0
+            ? `ready by itself after ${attempts + 1} attempts`
+            : "ready",
+      );
       this.setState(name, "ready");
     } catch (err) {
-      if (entry.state === "restarting" || entry.state === "failed") return; // the supervisor owns it now
-      entry.lastError = errorText(err);
-      this.addEvent(name, "error", `start failed: ${entry.lastError}`);
-      this.setState(name, "failed");
-      this.blockDependents(name, `${name} failed`);
+      if (this.stoppedByRequest || !isTrying(entry.state)) return; // the supervisor owns it now
+      const kind = failureKind(err);
+      // A first start not ready within its timeout is failed, and still tried again with backoff.
+      const timedOut = (err as { readyTimeout?: unknown }).readyTimeout === true;
+      if (kind === "not-yet") this.retryLater(name, errorText(err), timedOut && !entry.wasReady);
+      else this.fail(name, errorText(err), kind);
+    }
+  }
+
+  /** One probe, bounded: a probe that throws or does not answer in time says so as "not ready". */
+  private async probeOnce(entry: Entry, timeoutMs: number): Promise<Probe> {
+    try {
+      return await withTimeout(entry.component.probe(), timeoutMs, {
+        ready: false,
+        waitingFor: `${entry.component.readiness} (no answer within ${formatMs(timeoutMs)})`,
+      });
+    } catch (err) {
+      return { ready: false, waitingFor: `${entry.component.readiness} (probe failed: ${errorText(err)})` };
     }
   }
 
@@ -324,7 +556,7 @@ export class Engine extends EventEmitter implements EngineApi {
     const deadline = Date.now() + this.opts.readyTimeoutMs;
     // Probe soon after start (most programs are ready in tens of ms), then back off to the interval.
     for (let pause = 10; ; pause = Math.min(pause * 2, this.opts.pollIntervalMs)) {
-      if (entry.state !== "starting") return;
+      if (!isTrying(entry.state)) return;
       // A probe may block (a waiting write); it gets no more than the time that is left.
       const left = Math.max(deadline - Date.now(), 1);
       const probe = await withTimeout(entry.component.probe(), left, {
@@ -337,7 +569,12 @@ export class Engine extends EventEmitter implements EngineApi {
         this.emitPhase();
       }
       if (Date.now() >= deadline) {
-        throw new Error(`not ready after ${this.opts.readyTimeoutMs} ms: waited for ${probe.waitingFor}`);
+        throw Object.assign(
+          new NotReadyYetError(
+            `not ready after ${this.opts.readyTimeoutMs} ms: waited for ${probe.waitingFor}`,
+          ),
+          { readyTimeout: true },
+        );
       }
       await sleep(pause);
     }
@@ -346,7 +583,8 @@ export class Engine extends EventEmitter implements EngineApi {
   private blockDependents(name: string, reason: string): void {
     for (const dep of this.dependentsOf(name)) {
       const e = this.entry(dep);
-      if (e.state === "ready" || e.state === "starting") {
+      if (e.state === "ready" || e.state === "starting" || e.state === "degraded") {
+        this.clearTimer(e);
         e.lastError = reason;
         this.addEvent(dep, "blocked", reason);
         this.setState(dep, "blocked");
@@ -371,7 +609,7 @@ export class Engine extends EventEmitter implements EngineApi {
     if (failed.length > 0) {
       return {
         phase: "failed",
-        message: `failed: ${failed.map(([n, e]) => `${n}: ${e.lastError ?? "failed"}`).join("; ")}`,
+        message: `failed: ${failed.map(([n, e]) => `${n}: ${e.lastError ?? "failed"}${e.next ? `; ${e.next}` : ""}`).join("; ")}`,
       };
     }
     const notReady = entries.filter(([, e]) => e.state !== "ready");
@@ -383,6 +621,8 @@ export class Engine extends EventEmitter implements EngineApi {
     }
     const words = notReady.map(([n, e]) => {
       if (e.state === "starting" && e.waitingFor) return `${n} starting, waiting for ${e.waitingFor}`;
+      if ((e.state === "starting" || e.state === "degraded") && e.lastError)
+        return `${n} ${e.state} (${e.lastError}${e.next ? `; ${e.next}` : ""})`;
       if (e.state === "restarting") return `${n} restarting (${e.lastError ?? "exited"})`;
       if (e.state === "blocked") return `${n} blocked (${e.lastError ?? "dependency not ready"})`;
       return `${n} ${e.state}`;
@@ -391,10 +631,12 @@ export class Engine extends EventEmitter implements EngineApi {
     return { phase, message: `${phase}: ${words.join("; ")}` };
   }
 
-  private setState(name: string, state: ComponentState): void {
+  private setState(name: string, state: ComponentState, next: string | null = null): void {
     const entry = this.entry(name);
+    entry.next = next;
     if (entry.state !== state) {
       entry.state = state;
+      entry.gen++;
       entry.since = new Date().toISOString();
     }
     // Nothing is written here: a restarted daemon reads no component states (it adopts children from
@@ -452,6 +694,27 @@ export class Engine extends EventEmitter implements EngineApi {
     return e;
   }
 
+  private get healthIntervalMs(): number {
+    return this.opts.healthIntervalMs ?? DEFAULT_HEALTH_INTERVAL_MS;
+  }
+
+  private get retryFailedAfterMs(): number {
+    return this.opts.retryFailedAfterMs ?? DEFAULT_RETRY_FAILED_AFTER_MS;
+  }
+
+  private startHealthChecks(): void {
+    if (this.healthTimer) return;
+    let running = false;
+    this.healthTimer = setInterval(() => {
+      if (running) return;
+      running = true;
+      void this.checkHealth().finally(() => {
+        running = false;
+      });
+    }, this.healthIntervalMs);
+    this.healthTimer.unref();
+  }
+
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.queue.then(fn, fn);
     this.queue = run.catch(() => undefined);
@@ -485,4 +748,44 @@ function sleep(ms: number): Promise<void> {
 
 export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** States in which the engine is (re)starting a component: a probe result still applies. */
+function isTrying(state: ComponentState): boolean {
+  return state === "starting" || state === "degraded";
+}
+
+/** "250 ms", "30 s", "5 min". */
+export function formatMs(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 120_000 || ms % 60_000 !== 0) return `${Math.round(ms / 100) / 10} s`;
+  return `${ms / 60_000} min`;
+}
+
+const NOT_YET_ERRNO = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ENOENT",
+  "EAGAIN",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EPIPE",
+]);
+
+/**
+ * Which class a start failure is in (see component.ts): "config" waits for a restart, "not-yet"
+ * is tried again with backoff, "other" is tried again after retryFailedAfterMs. Looks through the
+ * error's cause chain: a component may wrap what the adapter threw.
+ */
+export function failureKind(err: unknown): "config" | "not-yet" | "other" {
+  for (let e: unknown = err, depth = 0; e && typeof e === "object" && depth < 8; depth++) {
+    const o = e as { configuration?: unknown; notReadyYet?: unknown; code?: unknown; cause?: unknown };
+    if (o.configuration === true) return "config";
+    if (o.notReadyYet === true) return "not-yet";
+    if (o.code === grpc.status.UNAVAILABLE || o.code === grpc.status.DEADLINE_EXCEEDED) return "not-yet";
+    if (typeof o.code === "string" && NOT_YET_ERRNO.has(o.code)) return "not-yet";
+    e = o.cause;
+  }
+  return "other";
 }

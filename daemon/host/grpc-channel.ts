@@ -85,6 +85,63 @@ export function grpcCode(err: unknown): grpc.status | undefined {
   return typeof code === "number" ? (code as grpc.status) : undefined;
 }
 
+/**
+ * Why a connection failed, in words, from grpc-js's details ("No connection established. Last error:
+ * Error: connect ECONNREFUSED 127.0.0.1:9559. Resolution note: "): the errno when there is one, else
+ * a plain description. Never grpc-js's internal wording.
+ */
+function unreachableWhy(details: string): string {
+  const errno =
+    /\b(ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|EADDRNOTAVAIL|EPIPE|ENOENT)\b/.exec(
+      details,
+    )?.[1];
+  const words: Record<string, string> = {
+    ECONNREFUSED: "connection refused",
+    ECONNRESET: "connection reset",
+    EHOSTUNREACH: "host unreachable",
+    ENETUNREACH: "network unreachable",
+    ETIMEDOUT: "connect timed out",
+    EADDRNOTAVAIL: "address not available",
+    EPIPE: "connection closed",
+    ENOENT: "no such socket",
+  };
+  if (errno) return words[errno] as string;
+  if (/name resolution/i.test(details)) return "name resolution failed";
+  // A fresh channel can fail its first call before any connect attempt reported an error.
+  if (/no connection established/i.test(details)) return "no connection established";
+  if (/dropped|closed|goaway|ended/i.test(details)) return "connection closed";
+  return "not available";
+}
+
+/**
+ * A gRPC call's error as the daemon reports it: "P4Runtime target 127.0.0.1:9559 unreachable
+ * (connection refused)", "gNMI target 127.0.0.1:9339 did not answer within 5000 ms (deadline
+ * exceeded)", "gNMI target 127.0.0.1:9339 answered INVALID_ARGUMENT: <the target's own message>".
+ * The result keeps `code`, `details` and `metadata` (callers branch on the code) and the original
+ * error as `cause`; the message never carries grpc-js's internal text.
+ */
+export function describeGrpcError(
+  err: unknown,
+  target: { label: string; address: string; timeoutMs: number },
+): unknown {
+  const code = grpcCode(err);
+  if (code === undefined || !(err instanceof Error)) return err;
+  const e = err as grpc.ServiceError;
+  const details = typeof e.details === "string" ? e.details : "";
+  const who = `${target.label} target ${target.address}`;
+  let message: string;
+  if (code === grpc.status.UNAVAILABLE) message = `${who} unreachable (${unreachableWhy(details)})`;
+  else if (code === grpc.status.DEADLINE_EXCEEDED)
+    message = `${who} did not answer within ${target.timeoutMs} ms (deadline exceeded)`;
+  else if (code === grpc.status.CANCELLED) message = `${who}: call cancelled`;
+  else message = `${who} answered ${grpc.status[code] ?? `code ${code}`}${details ? `: ${details}` : ""}`;
+  return Object.assign(new Error(message, { cause: err }), {
+    code,
+    details,
+    metadata: e.metadata,
+  });
+}
+
 export interface RetryPolicy {
   /** Total time budget for attempts on UNAVAILABLE (the target starting). */
   retryForMs: number;
@@ -221,7 +278,12 @@ export abstract class LoopbackClient {
       () => unary<unknown, Res>(this.client, method, req, this.timeoutMs),
       this.retry,
       () => this.closed,
-    );
+    ).catch((err) => Promise.reject(this.describe(err)));
+  }
+
+  /** The error of a call in the daemon's words (describeGrpcError), naming this target. */
+  protected describe(err: unknown): unknown {
+    return describeGrpcError(err, { label: this.label, address: this.address, timeoutMs: this.timeoutMs });
   }
 
   /** Like call(), for a method whose reply the caller does not read (it is not decoded). */
@@ -233,7 +295,7 @@ export abstract class LoopbackClient {
       () => unaryNoReply(this.client, def, req, this.timeoutMs),
       this.retry,
       () => this.closed,
-    );
+    ).catch((err) => Promise.reject(this.describe(err)));
   }
 
   close(): void {

@@ -13,6 +13,12 @@ export class Part implements Component {
   restarts = 0;
   /** While false, probes answer not ready. */
   gateOpen = true;
+  /** Thrown by start() when set (takes precedence over failStart): e.g. an error with a code. */
+  startError: unknown = null;
+  /** Thrown by stop() when set. */
+  failStop: string | null = null;
+  /** While true, probes never answer (a hung target). */
+  hangProbe = false;
   signals: ComponentSignals | null = null;
   readonly readiness: string;
   constructor(
@@ -30,12 +36,14 @@ export class Part implements Component {
   async start() {
     this.journal.push(`start ${this.name}`);
     this.starts++;
+    if (this.startError) throw this.startError;
     if (this.failStart) throw new Error(this.failStart);
     if (!this.running) this.probes = 0;
     this.running = true;
   }
   async probe(): Promise<Probe> {
     this.probes++;
+    if (this.hangProbe) return new Promise<Probe>(() => {});
     return this.running && this.gateOpen && this.probes >= this.probesToReady
       ? { ready: true }
       : { ready: false, waitingFor: this.readiness };
@@ -43,6 +51,7 @@ export class Part implements Component {
   async stop() {
     this.journal.push(`stop ${this.name}`);
     this.stops++;
+    if (this.failStop) throw new Error(this.failStop);
     this.running = false;
   }
   details(): ComponentDetails {

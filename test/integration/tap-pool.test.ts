@@ -33,6 +33,8 @@ const policy: SupervisorConfig = {
   readyTimeoutMs: 20000,
   stopTimeoutMs: 2000,
   pollIntervalMs: 50,
+  healthIntervalMs: 2000,
+  retryFailedAfterMs: 300000,
 };
 const sim = join(repoRoot, "dist/test/sim/p4-target-sim.js");
 /** The stock chassis config after create_interfaces.sh's rename: P4TAP_0..P4TAP_31. */
@@ -130,6 +132,7 @@ describe("TAP pool, kernel backend", () => {
       readyTimeoutMs: 5000,
       pollIntervalMs: 20,
       reconcileIntervalMs: 60_000,
+      healthIntervalMs: 60_000,
     });
     await engine.bringUp();
     assert.equal(engine.status().phase, "ready");
@@ -281,6 +284,7 @@ describe("TAP pool over gNMI, the strict simulator supervised", () => {
       readyTimeoutMs: 20000,
       pollIntervalMs: 20,
       reconcileIntervalMs: 60_000,
+      healthIntervalMs: 60_000,
     });
     const e = engine;
     await e.bringUp();

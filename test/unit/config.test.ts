@@ -137,6 +137,8 @@ const DEFAULTS: Config = {
     readyTimeoutMs: 30000,
     stopTimeoutMs: 5000,
     pollIntervalMs: 200,
+    healthIntervalMs: 2000,
+    retryFailedAfterMs: 300000,
   },
   host: {
     root: "/",

@@ -22,6 +22,8 @@ const policy: SupervisorConfig = {
   readyTimeoutMs: 5000,
   stopTimeoutMs: 500,
   pollIntervalMs: 50,
+  healthIntervalMs: 2000,
+  retryFailedAfterMs: 300000,
 };
 const log = pino({ level: "silent" });
 const dir = scratchDir("offloadd-supervisor-");
