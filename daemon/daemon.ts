@@ -268,24 +268,34 @@ export class Daemon {
    */
   private startDatapath(cfg: Config, engine: Engine, keepDown: boolean): void {
     const notifier = this.notifier as SystemdNotifier;
-    // Until READY=1, every step of the bring-up, or of that stop (phase change, event), extends systemd's
-    // start timeout (EXTEND_TIMEOUT_USEC) by twice one component's ready timeout (its start and its
-    // probes): a long bring-up that keeps moving is not killed by TimeoutStartSec=, a stalled or failed
-    // one still is.
+    // Until READY=1, progress extends systemd's start timeout (EXTEND_TIMEOUT_USEC) by twice one
+    // component's ready timeout (its start and its probes): progress is one more component ready (or,
+    // desired down, any step of that stop). A long bring-up that keeps moving is not killed by
+    // TimeoutStartSec=; one that only retries the same failure (a missing binary, a target that never
+    // answers) is, and Restart= tries a fresh daemon.
     const extendUsec = 2 * cfg.supervisor.readyTimeoutMs * 1000;
     let readySent = false;
     let phase = "starting";
-    const progress = () => {
-      if (!readySent && (phase === "starting" || (keepDown && phase === "stopped")))
+    let mostReady = 0;
+    const progress = (s: { components: { state: string }[] } | null) => {
+      if (readySent) return;
+      if (keepDown && phase === "stopped") return notifier.extendTimeout(extendUsec);
+      if (phase !== "starting" && phase !== "failed") return;
+      const ready = s ? s.components.filter((c) => c.state === "ready").length : 0;
+      if (ready > mostReady) {
+        mostReady = ready;
         notifier.extendTimeout(extendUsec);
+      }
     };
     engine.on("phase", (s) => {
       phase = s.phase;
       if (s.phase === "ready" && !this.stopAsked) readySent = notifier.ready(s.message) || readySent;
       else notifier.status(s.message);
-      progress();
+      progress(s);
     });
-    engine.on("event", progress);
+    engine.on("event", () => {
+      if (keepDown) progress(null);
+    });
     notifier.status(keepDown ? "starting: the datapath stays down" : "starting: bringing up the datapath");
     this.datapathTouched = true;
     const netns = cfg.datapath.netns;

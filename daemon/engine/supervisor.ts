@@ -133,7 +133,14 @@ export class Supervisor {
     // earlier daemon left running (crash mid-down, KillMode=process) is still ours. Adopt, then stop.
     if (this.pid === null && this.spawnedAt === 0) {
       const found = this.identify();
-      if (found) this.watchAdopted(found);
+      if (found) {
+        this.signals?.note(
+          this.spec.name,
+          "adopt",
+          `adopted running pid ${found.pid} to stop it: ${found.how}`,
+        );
+        this.watchAdopted(found);
+      }
     }
     await this.stopLadder();
   }

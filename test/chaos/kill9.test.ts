@@ -122,15 +122,23 @@ function stepProcesses(): number[] {
   return out;
 }
 
-/** The target's ports in the order the target lists them (a gNMI Get of /interfaces). */
+/**
+ * The target's ports in the order it numbered them: a gNMI Get of /interfaces lists every port of
+ * the chassis config; a port was added when its port-type reads back as set (a string; unset reads
+ * uint 0), and config/tdi-portin-id answers its datapath port number (yang_parse_tree_paths.cc).
+ */
 async function targetPorts(gnmi: GnmiClient): Promise<string[]> {
   const leaves = await gnmi.get(["/interfaces"]);
-  const names: string[] = [];
+  const added: string[] = [];
   for (const l of leaves) {
-    const m = /virtual-interface\[name=([^\]]+)\]/.exec(l.path);
-    if (m?.[1] && !names.includes(m[1])) names.push(m[1]);
+    const m = /virtual-interface\[name=([^\]]+)\]\/config\/port-type$/.exec(l.path);
+    if (m?.[1] && typeof l.value === "string" && l.value !== "") added.push(m[1]);
   }
-  return names;
+  const ids = await gnmi.get(
+    added.map((n) => `/interfaces/virtual-interface[name=${n}]/config/tdi-portin-id`),
+  );
+  const port = (n: string) => Number(ids.find((l) => l.path.includes(`[name=${n}]`))?.value ?? -1);
+  return added.sort((a, b) => port(a) - port(b));
 }
 
 /** TAP devices (and pool-named links) in the namespace, sorted. */
