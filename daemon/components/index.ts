@@ -88,6 +88,12 @@ export function buildComponents(opts: {
           new (gnmiModule().GnmiClient)({ address: cfg.target.gnmi }),
           { mtu: t.mtu, pipelineName: t.pipelineName, mempoolName: t.mempoolName },
           t.setBatch,
+          // Probes must answer quickly: no retrying inside a probe.
+          new (gnmiModule().GnmiClient)({
+            address: cfg.target.gnmi,
+            timeoutMs: 1000,
+            retry: { retryForMs: 0, initialBackoffMs: 10, maxBackoffMs: 10 },
+          }),
         );
   const taps = new TapPool({
     netns,

@@ -73,9 +73,14 @@ export class GnmiTapBackend implements TapBackend {
     private readonly client: GnmiClient,
     private readonly port: TapPortOptions,
     private readonly batch: SetBatch = DEFAULT_SET_BATCH,
+    /**
+     * Reads for readiness and health (which ports the target has): a client that does not retry, so a
+     * target that died is seen at once, and the engine's backoff does the waiting. Default: client.
+     */
+    private readonly reader: GnmiClient = client,
   ) {}
   configured(names: readonly string[]): Promise<Set<string>> {
-    return this.client.addedPorts(names);
+    return this.reader.addedPorts(names);
   }
   create(names: readonly string[], hooks: CreateHooks): Promise<void> {
     return this.client.createPool(names, this.batch, { ...this.port, hooks });

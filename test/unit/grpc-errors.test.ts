@@ -5,7 +5,7 @@
  * the message that status and events show.
  */
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 import { after, describe, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { GnmiClient } from "../../daemon/host/gnmi-client";
@@ -16,8 +16,10 @@ import { ExternalTarget } from "../helpers/external-target";
 
 const noRetry = { retryForMs: 0, initialBackoffMs: 10, maxBackoffMs: 10 };
 const closers: Array<() => unknown> = [];
+// Last in, first out: a client goes before the server it talks to (a net.Server's close waits for
+// its connections to end).
 after(async () => {
-  for (const c of closers) await c();
+  for (const c of closers.reverse()) await c();
 });
 
 async function failure(p: Promise<unknown>): Promise<Error> {
@@ -57,9 +59,20 @@ describe("gRPC errors in the daemon's words", () => {
   });
 
   test("a peer that never answers: 'did not answer within N ms (deadline exceeded)'", async () => {
-    const silent: Server = createServer(() => {});
+    // Accepts connections and never answers; its sockets are destroyed at the end, since a client's
+    // half-open HTTP/2 connection would otherwise keep close() (and this test file) waiting.
+    const sockets: Socket[] = [];
+    const silent: Server = createServer((sock) => {
+      sockets.push(sock);
+    });
     await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
-    closers.push(() => new Promise((r) => silent.close(r)));
+    closers.push(
+      () =>
+        new Promise((r) => {
+          silent.close(r);
+          for (const sock of sockets) sock.destroy();
+        }),
+    );
     const addr = silent.address();
     assert.ok(addr && typeof addr === "object");
     const gnmi = new GnmiClient({ address: `127.0.0.1:${addr.port}`, timeoutMs: 300, retry: noRetry });
@@ -78,8 +91,9 @@ describe("gRPC errors in the daemon's words", () => {
     closers.push(() => sim.kill());
     const gnmi = new GnmiClient({ address: a.gnmi, timeoutMs: 2000, retry: noRetry });
     closers.push(() => gnmi.close());
-    const e = await failure(gnmi.setLeaf("/interfaces/virtual-interface[name=GE_0]/config/mtu", 1));
-    assert.match(e.message, new RegExp(`^gNMI target ${a.gnmi} answered INVALID_ARGUMENT: .*mtu`));
+    // P4-OVS 22.07 refuses an MTU over 65535 (yang_parse_tree_paths.cc); the simulator does the same.
+    const e = await failure(gnmi.setLeaf("/interfaces/virtual-interface[name=GE_0]/config/mtu", 70000));
+    assert.match(e.message, new RegExp(`^gNMI target ${a.gnmi} answered INVALID_ARGUMENT: .*MTU`));
     assert.equal(grpcCode(e), grpc.status.INVALID_ARGUMENT);
     assert.doesNotMatch(e.message, GRPC_JS_WORDING);
   });

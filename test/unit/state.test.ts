@@ -54,7 +54,16 @@ const tables = (file: string) =>
       .pluck()
       .all(),
   );
-const ALL_TABLES = ["children", "components", "desired", "events", "job_steps", "jobs", "taps"];
+const ALL_TABLES = [
+  "children",
+  "components",
+  "desired",
+  "events",
+  "job_steps",
+  "jobs",
+  "step_processes",
+  "taps",
+];
 /** The newest schema version (the number of files in migrations/). */
 const LATEST = loadMigrations(migrationsDir).at(-1)?.version ?? 0;
 
