@@ -625,6 +625,8 @@ export class Engine extends EventEmitter implements EngineApi {
         return `${n} ${e.state} (${e.lastError}${e.next ? `; ${e.next}` : ""})`;
       if (e.state === "restarting") return `${n} restarting (${e.lastError ?? "exited"})`;
       if (e.state === "blocked") return `${n} blocked (${e.lastError ?? "dependency not ready"})`;
+      // About to be tried again: the reason stays in STATUS= between attempts.
+      if (e.state === "pending" && e.lastError) return `${n} pending (last attempt: ${e.lastError})`;
       return `${n} ${e.state}`;
     });
     const phase: NodePhase = this.everReady ? "degraded" : "starting";

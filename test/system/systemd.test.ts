@@ -188,8 +188,20 @@ describe("k8s-offloadd under systemd: a daemon that cannot get ready", { timeout
     // Never READY=1: still starting (or waiting to be restarted), never active.
     assert.equal(d.ActiveState, "activating");
     assert.match(d.StatusText ?? "", new RegExp(MISSING));
-    const status = c.systemctl("status", D).stdout;
-    assert.ok(status.includes(`Status: "${d.StatusText}`), status);
+    // The daemon tries again with backoff, so STATUS= moves between failed and starting (both name
+    // what is missing): take a moment when it held still around `systemctl status`.
+    let status = "";
+    await c.until(
+      () => {
+        const before = c.show(D, "StatusText").StatusText ?? "";
+        status = c.systemctl("status", D).stdout;
+        const after = c.show(D, "StatusText").StatusText ?? "";
+        return before === after && /^failed: /.test(before) && status.includes(`Status: "${before}`);
+      },
+      "systemctl status showing STATUS=failed: ...",
+      60_000,
+    );
+    assert.match(status, new RegExp(MISSING));
 
     const k = c.show(K, "ActiveState", "ExecMainStartTimestampMonotonic");
     assert.notEqual(k.ActiveState, "active");
