@@ -38,22 +38,27 @@ export function isAlive(pid: number): boolean {
   return info !== null && info.state !== "Z" && info.state !== "X";
 }
 
+/** Every pid in /proc but the daemon's own: one directory read, for the scans below. */
+export function otherPids(): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return [];
+  }
+  return entries
+    .filter((e) => /^\d+$/.test(e))
+    .map(Number)
+    .filter((pid) => pid !== process.pid);
+}
+
 /**
  * Live processes (not zombies) running exactly `argv`, lowest pid first: a child a killed daemon
  * spawned but had not recorded yet. One /proc pass, only at start-up when there is no record.
  */
 export function findByArgv(argv: readonly string[]): Array<{ pid: number; startTime: number }> {
   const out: Array<{ pid: number; startTime: number }> = [];
-  let entries: string[];
-  try {
-    entries = readdirSync("/proc");
-  } catch {
-    return out;
-  }
-  for (const e of entries) {
-    if (!/^\d+$/.test(e)) continue;
-    const pid = Number(e);
-    if (pid === process.pid) continue;
+  for (const pid of otherPids()) {
     const cmd = procCmdline(pid);
     if (!cmd || cmd.length !== argv.length || !cmd.every((a, i) => a === argv[i])) continue;
     const info = procInfo(pid);
@@ -87,15 +92,7 @@ export function findByComm(
   names: readonly string[],
 ): Array<{ pid: number; comm: string; startTime: number; argv: string[] }> {
   const out: Array<{ pid: number; comm: string; startTime: number; argv: string[] }> = [];
-  let entries: string[];
-  try {
-    entries = readdirSync("/proc");
-  } catch {
-    return out;
-  }
-  for (const e of entries) {
-    if (!/^\d+$/.test(e)) continue;
-    const pid = Number(e);
+  for (const pid of otherPids()) {
     const comm = procComm(pid);
     if (comm === null || !names.includes(comm)) continue;
     const info = procInfo(pid);

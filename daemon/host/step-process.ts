@@ -15,9 +15,9 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import type { CommandResult } from "./command";
-import { procInfo } from "./proc";
+import { bootId, otherPids, procInfo } from "./proc";
 
 /** The environment variable carrying a step process's marker (inherited by whatever it starts). */
 export const STEP_MARKER_ENV = "K8S_OFFLOADD_STEP";
@@ -77,33 +77,11 @@ interface Live {
   exited: Promise<void>;
 }
 
-let cachedBootId: string | null = null;
-/** The kernel's boot id: records from an earlier boot name pids that mean nothing now. */
-export function bootId(): string {
-  if (cachedBootId === null) {
-    try {
-      cachedBootId = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
-    } catch {
-      cachedBootId = "unknown";
-    }
-  }
-  return cachedBootId;
-}
-
 /** Live (not zombie) pids whose environment holds STEP_MARKER_ENV=marker, with their start times. */
 export function findByMarker(marker: string): Array<{ pid: number; startTime: number }> {
   const needle = Buffer.from(`${STEP_MARKER_ENV}=${marker}\0`);
   const out: Array<{ pid: number; startTime: number }> = [];
-  let entries: string[];
-  try {
-    entries = readdirSync("/proc");
-  } catch {
-    return out;
-  }
-  for (const e of entries) {
-    if (!/^\d+$/.test(e)) continue;
-    const pid = Number(e);
-    if (pid === process.pid) continue;
+  for (const pid of otherPids()) {
     let env: Buffer;
     try {
       env = readFileSync(`/proc/${pid}/environ`);
