@@ -11,23 +11,11 @@ import { isDirectory, isExecutable } from "../host/hostfs";
 import { isAlive } from "../host/proc";
 import { chassisConfig } from "./checks/chassis-config";
 import { hugepagesBoot } from "./checks/hugepages-boot";
+import { fileChange } from "./file-change";
 import { hugepagesExpected, hugepagesMissing, hugepagesPlan, hugepagesState } from "./hugepages";
 import type { Check, CheckContext, Planned } from "./types";
 
 const MIN_KERNEL: [number, number] = [5, 4];
-
-/** A whole configuration file replaced with new text (backed up first when it exists). */
-function fileChange(ctx: CheckContext, file: string, before: string | null, after: string): Planned {
-  return {
-    change: {
-      file,
-      action: before === null ? "create" : "edit",
-      ...(before === null ? {} : { before }),
-      after,
-    },
-    apply: () => ctx.fs.writeFile(file, after),
-  };
-}
 
 /** A kernel value: `cmd` on the real host, the fake file written under a fake root. */
 function kernelChange(
@@ -193,7 +181,7 @@ const modules: Check = {
         s.file === null
           ? "# Kernel modules Kubernetes needs (written by k8s-offloadd).\n"
           : withNewline(s.file);
-      out.push(fileChange(ctx, MODULES_FILE, s.file, `${base}${s.notPersisted.join("\n")}\n`));
+      out.push(fileChange(ctx.fs, MODULES_FILE, s.file, `${base}${s.notPersisted.join("\n")}\n`));
     }
     return out;
   },
@@ -255,7 +243,7 @@ const sysctl: Check = {
         })
         .join("\n");
       const after = `${withNewline(keep)}${s.notPersisted.map((k) => `${k} = 1`).join("\n")}\n`;
-      out.push(fileChange(ctx, SYSCTL_FILE, s.file, after));
+      out.push(fileChange(ctx.fs, SYSCTL_FILE, s.file, after));
     }
     for (const l of s.wrongLive) {
       out.push(kernelChange(ctx, procSys(l.key), l.value, "1", ["sysctl", "-w", `${l.key}=1`]));
@@ -293,7 +281,12 @@ const selinux: Check = {
     }
     if (s.file !== null && s.configured === "enforcing") {
       out.push(
-        fileChange(ctx, SELINUX_CONFIG, s.file, s.file.replace(/^(\s*SELINUX\s*=\s*)\S+/m, "$1permissive")),
+        fileChange(
+          ctx.fs,
+          SELINUX_CONFIG,
+          s.file,
+          s.file.replace(/^(\s*SELINUX\s*=\s*)\S+/m, "$1permissive"),
+        ),
       );
     }
     return out;
@@ -431,7 +424,7 @@ const containerd: Check = {
     cur.SystemdCgroup = true;
     // Every setting is kept (parsed and written back); comments and layout are not, which is why
     // the original stays beside it as config.toml.k8s-offloadd.bak.
-    return [fileChange(ctx, CONTAINERD_CONFIG, before, `${stringifyToml(t)}\n`)];
+    return [fileChange(ctx.fs, CONTAINERD_CONFIG, before, `${stringifyToml(t)}\n`)];
   },
 };
 
@@ -469,7 +462,7 @@ const crictl: Check = {
     if (s.doc.errors.length > 0) throw new Error(`${CRICTL_FILE} is not YAML: ${s.doc.errors[0]?.message}`);
     const doc: Document = s.text === null || s.doc.contents === null ? new Document({}) : s.doc;
     for (const k of CRICTL_KEYS) doc.set(k, CONTAINERD_SOCKET);
-    return [fileChange(ctx, CRICTL_FILE, s.text, String(doc))];
+    return [fileChange(ctx.fs, CRICTL_FILE, s.text, String(doc))];
   },
 };
 
@@ -579,7 +572,7 @@ const proxy: Check = {
       "# Written by k8s-offloadd preflight: NO_PROXY must cover the node's own addresses and CIDRs.\n" +
       "# Takes effect after `systemctl daemon-reload && systemctl restart containerd`.\n" +
       `[Service]\nEnvironment="NO_PROXY=${list}" "no_proxy=${list}"\n`;
-    return [fileChange(ctx, PROXY_DROPIN, ctx.fs.read(PROXY_DROPIN), text)];
+    return [fileChange(ctx.fs, PROXY_DROPIN, ctx.fs.read(PROXY_DROPIN), text)];
   },
 };
 

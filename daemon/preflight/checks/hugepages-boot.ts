@@ -1,6 +1,7 @@
 import { basename } from "node:path";
 import type { HostConfig } from "../../config/types";
 import type { HostFs } from "../../host/hostfs";
+import { fileChange } from "../file-change";
 import { hugepagesState } from "../hugepages";
 import type { Check, CheckContext, Planned } from "../types";
 
@@ -123,7 +124,7 @@ export const hugepagesBoot: Check = {
     if (s.bySysctl && (!s.last || s.last.value < s.want)) {
       const before = fs.read(HUGEPAGES_SYSCTL_FILE);
       const after = `# Huge pages for the P4-OVS datapath, reserved at boot (written by k8s-offloadd).\n${KEY} = ${s.want}\n`;
-      if (before !== after) out.push(replaceFile(fs, HUGEPAGES_SYSCTL_FILE, before, after));
+      if (before !== after) out.push(fileChange(fs, HUGEPAGES_SYSCTL_FILE, before, after));
       // A file applied after ours that sets a lower value would still win: its lines get our value.
       const ours = basename(HUGEPAGES_SYSCTL_FILE);
       const later = (f: string) => f === "/etc/sysctl.conf" || basename(f) > ours;
@@ -135,27 +136,15 @@ export const hugepagesBoot: Check = {
             return m && m[2]?.replace(/\//g, ".") === KEY ? `${m[1]}${m[2]}${m[3]}${s.want}` : l;
           })
           .join("\n");
-        out.push(replaceFile(fs, w.file, w.text, edited));
+        out.push(fileChange(fs, w.file, w.text, edited));
       }
     }
     if (!s.mounted) {
       const line = `nodev ${h.mountPoint} hugetlbfs pagesize=${pagesizeOption(h)} 0 0\n`;
       const base =
         s.fstab === null ? "" : s.fstab === "" || s.fstab.endsWith("\n") ? s.fstab : `${s.fstab}\n`;
-      out.push(replaceFile(fs, FSTAB, s.fstab, `${base}${line}`));
+      out.push(fileChange(fs, FSTAB, s.fstab, `${base}${line}`));
     }
     return out;
   },
 };
-
-function replaceFile(fs: HostFs, file: string, before: string | null, after: string): Planned {
-  return {
-    change: {
-      file,
-      action: before === null ? "create" : "edit",
-      ...(before === null ? {} : { before }),
-      after,
-    },
-    apply: () => fs.writeFile(file, after),
-  };
-}
