@@ -13,6 +13,9 @@ function state({ fs, cfg }: CheckContext) {
  * every gNMI Set for it fails. The fix is create_interfaces.sh's `sed -i 's/\bTAP/P4TAP_/g'` on the
  * file, written atomically with the .k8s-offloadd.bak copy the other fixes keep. ovs-vswitchd reads
  * the file when it starts: preflight runs before it, so a fix at bring-up needs no restart.
+ * Tests: test/unit/chassis-config.test.ts "preflight chassis-config" (the renamed file passes; the
+ * stock file fails, is fixed like sed, then passes; a missing file; a pool larger than the file; a
+ * file of the wrong names).
  */
 export const chassisConfig: Check = {
   id: "chassis-config",

@@ -3,6 +3,7 @@ import type { HostConfig } from "../../config/types";
 import type { HostFs } from "../../host/hostfs";
 import { fileChange } from "../file-change";
 import { hugepagesState } from "../hugepages";
+import { fstabLines } from "../parsers";
 import type { Check, CheckContext, Planned } from "../types";
 
 /**
@@ -11,6 +12,9 @@ import type { Check, CheckContext, Planned } from "../types";
  * the mount point in /etc/fstab), so they are taken before memory fragments. The hugepages
  * component still sets and checks them at every start; this only covers the next boot, hence a
  * warning and not a failure when missing.
+ * Tests: test/unit/hugepages-boot.test.ts "preflight hugepages-boot" (nothing persisted; pages per
+ * NUMA node; a later sysctl file with a lower value; a higher value kept; 1 GB pages), and
+ * test/unit/preflight.test.ts "the dry run lists exactly what …".
  */
 
 /** Ours; sorts after the usual NN-name.conf files so the value is not overridden by them. */
@@ -64,14 +68,6 @@ function defaultPageKB(fs: HostFs): number {
 
 function pagesizeOption(h: Huge): string {
   return h.pageSizeKB >= 1048576 ? `${h.pageSizeKB / 1048576}G` : `${h.pageSizeKB / 1024}M`;
-}
-
-function fstabLines(text: string | null): string[][] {
-  return (text ?? "")
-    .split("\n")
-    .map((l) => l.trim())
-    .filter((l) => l && !l.startsWith("#"))
-    .map((l) => l.split(/\s+/));
 }
 
 export function hugepagesBootState(fs: HostFs, h: Huge) {
