@@ -57,7 +57,7 @@ export const FixReportSchema = {
       description: "Checks that had something to change, in check order.",
       items: {
         type: "object",
-        required: ["id", "changes", "error"],
+        required: ["id", "changes", "error", "restart"],
         additionalProperties: false,
         properties: {
           id: { type: "string", enum: CHECK_IDS },
@@ -65,6 +65,12 @@ export const FixReportSchema = {
           error: {
             type: ["string", "null"],
             description: "Why the fix stopped (the changes listed were made; the failed file is unchanged).",
+          },
+          restart: {
+            type: ["string", "null"],
+            description:
+              "Whether a service must be restarted for the changes to take effect (containerd reads its " +
+              "config.toml and drop-ins only when it starts); null: no restart needed.",
           },
         },
       },

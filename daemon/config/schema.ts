@@ -86,6 +86,7 @@ export const CHECK_IDS = [
   "containerd",
   "crictl",
   "proxy",
+  "cni-host-paths",
   "binaries",
   "artifacts",
   "chassis-config",
@@ -506,6 +507,12 @@ export const configSchema = {
           default: 600,
           description:
             "an integer from 1 to 3600: seconds the pre-init hook waits for the datapath to be ready",
+        },
+        calicoBgp: {
+          type: "boolean",
+          default: true,
+          description:
+            "true or false: Calico peers over BGP (the firewall check then also wants tcp 179 open)",
         },
       },
     },

@@ -81,6 +81,8 @@ export interface KubernetesConfig {
   commandTimeoutSec: number;
   /** How long the pre-init hook waits for the datapath to be ready. */
   readyTimeoutSec: number;
+  /** Calico peers over BGP: the firewall check also wants tcp 179 open. */
+  calicoBgp: boolean;
 }
 
 export interface ArtifactPinConfig {

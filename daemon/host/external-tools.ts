@@ -1,5 +1,6 @@
 /**
- * The Kubernetes node tools the guide's teardown and hooks use (kubeadm, kubectl, crictl, systemctl),
+ * The Kubernetes node tools the guide's teardown and hooks use (kubeadm, kubectl, crictl, systemctl;
+ * firewall-cmd for the preflight firewall check),
  * found in a PATH list the way a shell would and run with argument arrays (never a shell). A tool
  * that is not there is an error naming it and every directory searched, so a job step can say so.
  */
@@ -8,7 +9,7 @@ import { type CommandResult, describeFailure, runCommand } from "./command";
 import { isExecutable } from "./hostfs";
 
 /** The tools this adapter may run: nothing else can be asked of it. */
-export type ExternalTool = "kubeadm" | "kubectl" | "crictl" | "systemctl";
+export type ExternalTool = "kubeadm" | "kubectl" | "crictl" | "systemctl" | "firewall-cmd";
 
 export class ToolNotFoundError extends Error {
   override readonly name = "ToolNotFoundError";

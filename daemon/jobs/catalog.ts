@@ -2,7 +2,7 @@
  * The node's jobs and their steps, in the guide's order:
  *
  *   reset           undeploy-manifest F (each, last applied first), kubeadm-reset, then post-reset's steps
- *   hook:pre-init   preflight, datapath-up, wait-ready
+ *   hook:pre-init   preflight, datapath-up, start-containerd, wait-ready   (reset stopped containerd)
  *   hook:post-init  untaint-control-plane, apply-manifest F (each configured manifest, in order)
  *   hook:pre-reset  undeploy-manifest F (each)                         (what reset does before kubeadm reset)
  *   hook:post-reset remove-directories, remove-pods, stop-services, datapath-down   (what it does after)
@@ -33,6 +33,7 @@ export class NodeJobs implements JobCatalog {
   constructor(private readonly d: NodeJobsDeps) {
     const { k8s, datapath } = d;
     this.fixed = {
+      "start-containerd": () => k8s.startContainerd(),
       "kubeadm-reset": () => k8s.kubeadmReset(),
       "remove-directories": () => k8s.removeDirs(),
       "remove-pods": () => k8s.removePods(),
@@ -56,7 +57,7 @@ export class NodeJobs implements JobCatalog {
       case RESET_KIND:
         return [...this.undeploySteps(), "kubeadm-reset", ...POST_RESET];
       case hookKind("pre-init"):
-        return ["preflight", "datapath-up", "wait-ready"];
+        return ["preflight", "datapath-up", "start-containerd", "wait-ready"];
       case hookKind("post-init"): {
         const m = this.d.kube.manifests;
         return [

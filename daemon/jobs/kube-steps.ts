@@ -58,6 +58,12 @@ export class KubeSteps {
     throw new Error(describeFailure(r.argv, r));
   }
 
+  /** The guide starts containerd before kubeadm init (`systemctl enable --now` is a no-op when it runs). */
+  async startContainerd(): Promise<StepOutcome> {
+    await this.d.tools.must("systemctl", ["enable", "--now", "containerd"]);
+    return "containerd enabled and started (systemctl enable --now containerd)";
+  }
+
   async kubeadmReset(): Promise<StepOutcome> {
     await this.d.tools.must("kubeadm", ["reset", "-f"]);
     return "kubeadm reset -f done";

@@ -1,5 +1,7 @@
 import type { CheckId, Config } from "../config/types";
+import { ExternalTools, ToolNotFoundError } from "../host/external-tools";
 import { HostFs } from "../host/hostfs";
+import { Mounts } from "../host/mounts";
 import { CHECKS } from "./checks";
 import type { Change, CheckContext, CheckResult, Planned } from "./types";
 
@@ -10,6 +12,11 @@ export interface FixResult {
   id: CheckId;
   changes: Change[];
   error: string | null;
+  /**
+   * Whether a service must be restarted for the changes to take effect (a running containerd reads
+   * its config.toml and drop-ins only when it starts); null: the changes need no restart.
+   */
+  restart: string | null;
 }
 
 export interface FixReport {
@@ -38,8 +45,25 @@ export class Preflight implements PreflightApi {
   private readonly disabled: Set<CheckId>;
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(cfg: Config, env: NodeJS.ProcessEnv = process.env) {
-    this.ctx = { fs: new HostFs(cfg.host.root), cfg, env };
+  /**
+   * `env`: the daemon's environment (the proxy check reads it; the tools run with it). `tools`:
+   * systemctl and firewall-cmd, by default found in kubernetes.toolPath (else env's PATH).
+   */
+  constructor(cfg: Config, env: NodeJS.ProcessEnv = process.env, tools?: ExternalTools) {
+    const fs = new HostFs(cfg.host.root);
+    this.ctx = {
+      fs,
+      cfg,
+      env,
+      tools:
+        tools ??
+        new ExternalTools({
+          path: cfg.kubernetes.toolPath,
+          env,
+          timeoutMs: cfg.kubernetes.commandTimeoutSec * 1000,
+        }),
+      mounts: new Mounts(fs),
+    };
     this.disabled = new Set(cfg.host.preflight.disabled);
   }
 
@@ -63,6 +87,7 @@ export class Preflight implements PreflightApi {
       const fixes: FixResult[] = [];
       for (const p of plans) {
         const changes: Change[] = [];
+        const units = new Set<string>();
         let error = p.error;
         for (const item of p.planned) {
           if (!dryRun) {
@@ -74,8 +99,10 @@ export class Preflight implements PreflightApi {
             }
           }
           changes.push(item.change);
+          if (item.readBy) units.add(item.readBy);
         }
-        if (changes.length > 0 || error) fixes.push({ id: p.id, changes, error });
+        const restart = units.size > 0 ? await this.restartNeeded([...units]) : null;
+        if (changes.length > 0 || error) fixes.push({ id: p.id, changes, error, restart });
       }
       const checks = dryRun ? before : await this.runNow();
       for (const f of fixes) {
@@ -104,6 +131,25 @@ export class Preflight implements PreflightApi {
       }
     }
     return out;
+  }
+
+  /** Says, for each unit that reads a changed file only at start, whether it runs (and so must be restarted). */
+  private async restartNeeded(units: string[]): Promise<string> {
+    const said: string[] = [];
+    for (const unit of units) {
+      try {
+        const r = await this.ctx.tools.run("systemctl", ["is-active", "--quiet", unit]);
+        said.push(
+          r.code === 0
+            ? `${unit} is running: restart it (systemctl restart ${unit}) for the change to take effect`
+            : `${unit} is not running: it reads the change when it starts`,
+        );
+      } catch (err) {
+        if (!(err instanceof ToolNotFoundError)) throw err;
+        said.push(`${err.message}: restart ${unit} if it runs, for the change to take effect`);
+      }
+    }
+    return said.join("; ");
   }
 
   /** One run or fix at a time: a fix never interleaves with another, nor with a run. */

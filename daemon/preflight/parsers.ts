@@ -42,8 +42,12 @@ export function environmentLines(text: string): Record<string, string> {
   return env;
 }
 
-/** Where the checks read a system unit's drop-ins (the admin's directory). */
-export const DROPIN_DIRS = ["/etc/systemd/system"] as const;
+/**
+ * Where systemd reads a system unit's drop-ins (systemd.unit(5)): /usr/lib/systemd/system (the
+ * package's; the guide puts containerd's proxy drop-in there) and /etc/systemd/system (the admin's).
+ * Files apply in name order across both; a name in /etc hides the same name in /usr/lib.
+ */
+export const DROPIN_DIRS = ["/usr/lib/systemd/system", "/etc/systemd/system"] as const;
 
 /** The drop-in files of a unit (host paths) in the order systemd applies them. */
 export function dropinFiles(fs: HostFs, unit: string): string[] {

@@ -1,5 +1,7 @@
 import type { CheckId, Config } from "../config/types";
+import type { ExternalTools } from "../host/external-tools";
 import type { HostFs } from "../host/hostfs";
+import type { Mounts } from "../host/mounts";
 
 export type CheckStatus = "pass" | "warn" | "fail" | "skip";
 
@@ -28,6 +30,8 @@ export interface Change {
 export interface Planned {
   change: Change;
   apply(): Promise<void> | void;
+  /** The systemd unit that reads this change only when it starts: a running one must be restarted. */
+  readBy?: string;
 }
 
 export interface CheckContext {
@@ -35,6 +39,10 @@ export interface CheckContext {
   cfg: Config;
   /** The environment whose proxy variables the proxy check reads (the daemon's own). */
   env: NodeJS.ProcessEnv;
+  /** systemctl and firewall-cmd, found in kubernetes.toolPath (the adapter the job steps use). */
+  tools: ExternalTools;
+  /** The mount table and mount(8), below host.root. */
+  mounts: Mounts;
 }
 
 export interface Check {

@@ -39,6 +39,24 @@ export function putRenamedChassis(root: string): string {
   return file;
 }
 
+/** The infra agent DaemonSet's hostPath directories (deploy/infraagent-daemonset.yaml, v23.01). */
+export const AGENT_DIRS = [
+  "/etc/cni/net.d",
+  "/opt/cni/bin",
+  "/var/run/calico",
+  "/var/lib/calico",
+  "/var/lib/cni/infraagent",
+  "/var/lib/cni/networks",
+  "/run/netns",
+];
+
+/** /proc/self/mountinfo lines (proc(5)): the root and /run, and /run/netns bound and shared as `ip netns` does. */
+export const ROOT_MOUNTINFO =
+  "21 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n" +
+  "24 21 0:22 / /run rw,nosuid,nodev shared:5 - tmpfs tmpfs rw,mode=755\n";
+export const NETNS_SHARED =
+  "310 24 0:22 /netns /run/netns rw,nosuid,nodev shared:150 - tmpfs tmpfs rw,mode=755\n";
+
 /** Writes text at a host path below root, creating directories. */
 export function put(root: string, path: string, text: string, mode = 0o644): string {
   const file = join(root, path);
@@ -73,6 +91,9 @@ export function makeHostRoot(root: string): string {
   put(root, "/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages", "0\n");
   put(root, "/proc/mounts", "proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\n");
   for (const b of ["kubeadm", "kubelet", "arp_proxy"]) put(root, `/usr/bin/${b}`, "#!/bin/sh\n", 0o755);
+  // The infra agent's host directories, and /run/netns a shared mount of its own (as `ip netns add` leaves it).
+  for (const d of AGENT_DIRS) mkdirSync(join(root, d), { recursive: true });
+  put(root, "/proc/self/mountinfo", `${ROOT_MOUNTINFO}${NETNS_SHARED}`);
   // P4-OVS's chassis config as create_interfaces.sh leaves it: P4TAP_0..P4TAP_31.
   putRenamedChassis(root);
   return root;

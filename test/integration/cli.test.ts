@@ -124,7 +124,8 @@ describe("k8s-offloadctl", () => {
 
   before(async () => {
     writeFileSync(manifest, "apiVersion: v1\nkind: Namespace\n");
-    for (const t of ["kubectl", "kubeadm", "crictl"]) tools.add(t);
+    // systemctl: hook pre-init starts containerd (systemctl enable --now containerd).
+    for (const t of ["kubectl", "kubeadm", "crictl", "systemctl"]) tools.add(t);
     f = await daemonFixture({
       // Kernel TAPs and no simulator: a whole datapath with the fewest processes.
       taps: { backend: "kernel" },

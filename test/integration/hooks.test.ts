@@ -85,15 +85,18 @@ describe("kubeadm hooks and the jobs API", () => {
     assert.deepEqual((await d.http("GET", "/v1/jobs")).body, { jobs: [] });
   });
 
-  test("pre-init: preflight, bring-up, and a job that succeeds once the node is ready", async () => {
+  test("pre-init: preflight, bring-up, containerd started, and a job that succeeds once the node is ready", async () => {
+    tools.clearCalls();
     const started = await post(d, "/v1/hooks/pre-init", 202);
     assert.equal(started.kind, "hook:pre-init");
     assert.deepEqual(
       started.steps.map((s) => s.name),
-      ["preflight", "datapath-up", "wait-ready"],
+      ["preflight", "datapath-up", "start-containerd", "wait-ready"],
     );
     const job = await waitJob(d, started.id);
     assert.equal(job.state, "succeeded", JSON.stringify(job));
+    assert.deepEqual(tools.calls(), ["systemctl enable --now containerd"]);
+    assert.match(stepOf(job, "start-containerd")?.message ?? "", /containerd enabled and started/);
     assert.match(stepOf(job, "wait-ready")?.message ?? "", /^ready/);
     assert.equal(((await d.http("GET", "/v1/status")).body as NodeStatus).phase, "ready");
   });
@@ -160,8 +163,11 @@ describe("kubeadm hooks and the jobs API", () => {
     assert.equal(stepOf(done, "undeploy-manifests")?.state, "skipped");
     assert.ok(!tools.calls().some((x) => x.includes(" delete ")));
 
+    // The reset stopped containerd (systemctl stop kubelet containerd): pre-init starts it again.
+    tools.clearCalls();
     const up = await waitJob(d, (await post(d, "/v1/hooks/pre-init", 202)).id);
     assert.equal(up.state, "succeeded", JSON.stringify(up));
+    assert.deepEqual(tools.calls(), ["systemctl enable --now containerd"]);
     assert.equal(((await d.http("GET", "/v1/status")).body as NodeStatus).phase, "ready");
   });
 });

@@ -155,6 +155,7 @@ const DEFAULTS: Config = {
     toolPath: null,
     commandTimeoutSec: 300,
     readyTimeoutSec: 600,
+    calicoBgp: true,
   },
 };
 

@@ -27,28 +27,38 @@ import { hugepagesComponent, preflightComponent } from "../../daemon/components/
 import { loadConfig } from "../../daemon/config/load";
 import type { Config } from "../../daemon/config/types";
 import { Engine } from "../../daemon/engine/engine";
+import { ExternalTools } from "../../daemon/host/external-tools";
 import { BACKUP_SUFFIX, HostFs } from "../../daemon/host/hostfs";
+import { Mounts } from "../../daemon/host/mounts";
 import { type CheckResult, type FixReport, Preflight } from "../../daemon/preflight";
 import { CHECKS } from "../../daemon/preflight/checks";
 import { makeHostRoot, put, SWAPS_HEADER } from "../helpers/hostroot";
+import { StandIns } from "../helpers/stand-ins";
 
 const scratch = mkdtempSync(join(tmpdir(), "offloadd-preflight-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 let seq = 0;
 
-/** A config whose host root is a fresh passing fake root (Debian's OVS for the binaries check). */
-function setup(host: Record<string, unknown> = {}): { root: string; cfg: Config } {
+/**
+ * A config whose host root is a fresh passing fake root (Debian's OVS for the binaries check). Its
+ * tools are stand-ins only: a systemctl that says containerd is running (the proxy fix reloads
+ * systemd), no firewall-cmd (no firewalld).
+ */
+function setup(host: Record<string, unknown> = {}): { root: string; cfg: Config; tools: StandIns } {
   const dir = join(scratch, `case-${++seq}`);
   const root = makeHostRoot(join(dir, "root"));
+  const tools = new StandIns(join(dir, "tools"));
+  tools.add("systemctl");
   const file = join(dir, "config.yaml");
   writeFileSync(
     file,
     JSON.stringify({
       ovs: { sdeInstall: null, ovsdbServer: "/usr/sbin/ovsdb-server", ovsVswitchd: "/usr/sbin/ovs-vswitchd" },
       host: { root, ...host },
+      kubernetes: { toolPath: [tools.bin] },
     }),
   );
-  return { root, cfg: loadConfig(file) };
+  return { root, cfg: loadConfig(file), tools };
 }
 
 /** The runc options table of a version 2 containerd config. */
@@ -195,6 +205,7 @@ describe("preflight checks against fake roots", () => {
         "containerd",
         "crictl",
         "proxy",
+        "cni-host-paths",
         "binaries",
         "artifacts",
         "chassis-config",
@@ -429,16 +440,6 @@ describe("preflight checks against fake roots", () => {
     assert.equal(w.status, "warn");
     assert.match(w.observed, /^kubelet not in \/usr\/local\/sbin:/);
   });
-
-  test("firewall: firewalld running without the ports is a warning naming them", async () => {
-    const { root, cfg } = setup();
-    put(root, "/run/firewalld.pid", "1\n");
-    put(root, "/etc/firewalld/zones/public.xml", '<zone><port protocol="tcp" port="9300-9400"/></zone>\n');
-    const r = byId(await new Preflight(cfg, {}).run(), "firewall");
-    assert.equal(r.status, "warn");
-    assert.match(r.observed, /does not open tcp 9559$/);
-    assert.equal(r.fixable, false);
-  });
 });
 
 describe("preflight on the real root, inside the test namespace", () => {
@@ -457,7 +458,9 @@ describe("preflight on the real root, inside the test namespace", () => {
     const ipForward = "/proc/sys/net/ipv4/ip_forward";
     writeFileSync(ipForward, "0\n");
     const { cfg } = setup();
-    const ctx = { fs: new HostFs("/"), cfg, env: {} };
+    const fs = new HostFs("/");
+    const tools = new ExternalTools({ path: [], env: {}, timeoutMs: 1000 });
+    const ctx = { fs, cfg, env: {}, tools, mounts: new Mounts(fs) };
     const sysctl = CHECKS.find((c) => c.id === "sysctl");
     // Planning only reads; of the plan only the command for ip_forward is applied here (the
     // other changes would write the host's /etc).
@@ -555,7 +558,7 @@ describe("preflight API", () => {
     await app.ready();
     try {
       const g = await request(app.server).get("/v1/preflight").expect(200);
-      assert.equal(g.body.checks.length, 14);
+      assert.equal(g.body.checks.length, 15);
       assert.equal(byId(g.body.checks, "crictl").status, "fail");
 
       const dry = await request(app.server).post("/v1/preflight/fix?dryRun=true").expect(200);

@@ -1,7 +1,7 @@
 import { stringify as stringifyToml } from "smol-toml";
 import { fileChange } from "../file-change";
 import { getIn, parseTomlFile, type Table } from "../parsers";
-import type { Check } from "../types";
+import type { Check, CheckContext, Planned } from "../types";
 
 const CONTAINERD_CONFIG = "/etc/containerd/config.toml";
 
@@ -14,49 +14,81 @@ function runcOptionsPath(version: unknown): string[] {
   return ["plugins", "cri", "containerd", "runtimes", "runc", "options"];
 }
 
+/**
+ * The names `disabled_plugins` turns CRI off with: the short id ("cri", what containerd.io's stock
+ * config.toml lists), the 1.x/2.x grpc id, and containerd 2's split CRI plugins.
+ */
+const CRI_IDS = new Set([
+  "cri",
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.cri.v1.runtime",
+  "io.containerd.cri.v1.images",
+]);
+
 const parseContainerd = (text: string) => parseTomlFile(CONTAINERD_CONFIG, text);
 
+function state({ fs }: CheckContext) {
+  const text = fs.read(CONTAINERD_CONFIG);
+  const t: Table | null = text === null ? null : parseContainerd(text);
+  const disabled = Array.isArray(t?.disabled_plugins) ? (t.disabled_plugins as unknown[]) : [];
+  const path = runcOptionsPath(t?.version);
+  return {
+    text,
+    t,
+    path,
+    criDisabled: disabled.filter((p): p is string => typeof p === "string" && CRI_IDS.has(p)),
+    systemdCgroup: t === null ? undefined : getIn(t, [...path, "SystemdCgroup"]),
+  };
+}
+
 /**
- * containerd: config.toml sets SystemdCgroup = true in the runc options table (kubelet's cgroup
- * driver is systemd). The fix parses the TOML, sets it and writes every setting back (comments and
- * layout are not kept; the original stays as config.toml.k8s-offloadd.bak).
+ * containerd: config.toml leaves CRI on (kubelet talks to containerd through it; containerd.io's
+ * stock file has `disabled_plugins = ["cri"]`) and sets SystemdCgroup = true in the runc options
+ * table (kubelet's cgroup driver is systemd). The fix parses the TOML, drops the CRI ids from
+ * disabled_plugins, sets SystemdCgroup and writes every other setting back (comments and layout
+ * are not kept; the original stays as config.toml.k8s-offloadd.bak). A running containerd reads it
+ * only when it starts: the fix report says whether it must be restarted.
  * Tests: test/unit/preflight.test.ts "containerd without SystemdCgroup: …" (the scenario loop),
  * "the containerd fix keeps every other setting (…)", "containerd: the distribution's `containerd
  * config default`, fixed, read back by containerd", "a fix that cannot be written (read-only
- * mount): …", "the dry run lists exactly what …".
+ * mount): …", "the dry run lists exactly what …"; test/unit/containerd-cri.test.ts (the stock
+ * containerd.io file: CRI off in a real containerd before the fix, loaded after it).
  */
 export const containerd: Check = {
   id: "containerd",
   fixable: true,
-  expected: () => `${CONTAINERD_CONFIG} sets SystemdCgroup = true in the runc options table`,
-  run: ({ fs }) => {
-    const text = fs.read(CONTAINERD_CONFIG);
-    if (text === null)
+  expected: () =>
+    `${CONTAINERD_CONFIG} leaves CRI enabled (not in disabled_plugins) and sets SystemdCgroup = true in the runc options table`,
+  run: (ctx) => {
+    let s: ReturnType<typeof state>;
+    try {
+      s = state(ctx);
+    } catch (err) {
+      return { status: "fail", observed: (err as Error).message };
+    }
+    if (s.text === null)
       return {
         status: "fail",
         observed: `${CONTAINERD_CONFIG} missing (containerd's default is SystemdCgroup = false)`,
       };
-    let t: Table;
-    try {
-      t = parseContainerd(text);
-    } catch (err) {
-      return { status: "fail", observed: (err as Error).message };
-    }
-    const path = runcOptionsPath(t.version);
-    const v = getIn(t, [...path, "SystemdCgroup"]);
-    const where = `${path.map((k) => (k.includes(".") ? `"${k}"` : k)).join(".")}.SystemdCgroup`;
-    return {
-      status: v === true ? "pass" : "fail",
-      observed: `${where} = ${v === undefined ? "(not set)" : String(v)}`,
-    };
+    const where = `${s.path.map((k) => (k.includes(".") ? `"${k}"` : k)).join(".")}.SystemdCgroup`;
+    const v = s.systemdCgroup;
+    const seen = [`${where} = ${v === undefined ? "(not set)" : String(v)}`];
+    if (s.criDisabled.length > 0)
+      seen.unshift(`CRI disabled: disabled_plugins lists ${s.criDisabled.map((p) => `"${p}"`).join(", ")}`);
+    return { status: v === true && s.criDisabled.length === 0 ? "pass" : "fail", observed: seen.join("; ") };
   },
-  plan: (ctx) => {
-    const before = ctx.fs.read(CONTAINERD_CONFIG);
-    const t: Table = before === null ? { version: 2 } : parseContainerd(before);
-    const path = runcOptionsPath(t.version);
-    if (getIn(t, [...path, "SystemdCgroup"]) === true) return [];
+  plan: (ctx): Planned[] => {
+    const s = state(ctx);
+    if (s.systemdCgroup === true && s.criDisabled.length === 0) return [];
+    const t: Table = s.t ?? { version: 2 };
+    if (s.criDisabled.length > 0) {
+      t.disabled_plugins = (t.disabled_plugins as unknown[]).filter(
+        (p) => !(typeof p === "string" && CRI_IDS.has(p)),
+      );
+    }
     let cur = t;
-    for (const k of path) {
+    for (const k of s.path) {
       const next = cur[k];
       if (next === undefined) cur[k] = {};
       else if (typeof next !== "object" || next === null || Array.isArray(next)) {
@@ -67,6 +99,7 @@ export const containerd: Check = {
     cur.SystemdCgroup = true;
     // Every setting is kept (parsed and written back); comments and layout are not, which is why
     // the original stays beside it as config.toml.k8s-offloadd.bak.
-    return [fileChange(ctx.fs, CONTAINERD_CONFIG, before, `${stringifyToml(t)}\n`)];
+    const change = fileChange(ctx.fs, CONTAINERD_CONFIG, s.text, `${stringifyToml(t)}\n`);
+    return [{ ...change, readBy: "containerd" }];
   },
 };

@@ -8,6 +8,7 @@ import type { Check } from "../types";
 import { artifacts } from "./artifacts";
 import { binaries } from "./binaries";
 import { chassisConfig } from "./chassis-config";
+import { cniHostPaths } from "./cni-host-paths";
 import { containerd } from "./containerd";
 import { crictl } from "./crictl";
 import { firewall } from "./firewall";
@@ -32,6 +33,7 @@ export const CHECKS: readonly Check[] = [
   containerd,
   crictl,
   proxy,
+  cniHostPaths,
   binaries,
   artifacts,
   chassisConfig,
