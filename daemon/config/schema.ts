@@ -490,7 +490,7 @@ export const configSchema = {
           items: { type: "string", pattern: "^/", description: "an absolute directory" },
           default: null,
           description:
-            "null (the daemon's PATH) or a list of absolute directories where kubeadm, kubectl, crictl and systemctl are looked up",
+            "null (the daemon's PATH) or a list of absolute directories where kubeadm, kubectl, crictl, systemctl and firewall-cmd are looked up",
         },
         commandTimeoutSec: {
           type: "integer",

@@ -62,6 +62,9 @@ export function writeConfig(
     }),
     supervisor: testSupervisor,
     host: { root: makeHostRoot(join(dir, "hostroot")) },
+    // No host tool is ever reached (systemctl, firewall-cmd, kubeadm...): tests that need one give
+    // their stand-ins' directory.
+    kubernetes: { toolPath: [] },
   };
   for (const [k, v] of Object.entries(overrides)) {
     const cur = base[k];
