@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the sandbox profile and the tests need, idempotently: nothing is
 # done when every tool is already there. Open vSwitch is run by hand by the daemon (own run/db/log
-# dirs) and containerd is only asked for its default config, so neither package's service may start
-# here: a temporary policy-rc.d denies it.
+# dirs) and containerd only by the tests (own root/state/socket in a temp dir, inside the test
+# namespace), so neither package's service may start here: a temporary policy-rc.d denies it.
 set -euo pipefail
 
 need=()
@@ -11,8 +11,10 @@ have ovs-vswitchd || need+=(openvswitch-switch)
 have ip || need+=(iproute2)
 have unshare || need+=(util-linux)
 have mount || need+=(mount)
-# The containerd preflight tests fix the distribution's own `containerd config default` output.
+# The containerd preflight tests fix the distribution's own `containerd config default` output, and
+# start containerd (and ask it with ctr, same package) on a config before and after the fix.
 have containerd || need+=(containerd)
+have ctr || need+=(containerd)
 # The system tests boot a real systemd in a container (test/system): a Debian rootfs and nspawn.
 have mmdebstrap || need+=(mmdebstrap)
 have systemd-nspawn || need+=(systemd-container)

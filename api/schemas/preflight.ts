@@ -31,7 +31,10 @@ export const ChangeSchema = {
   required: ["action"],
   additionalProperties: false,
   properties: {
-    file: { type: "string" },
+    file: {
+      type: "string",
+      description: "A host path: a file, or a directory a fix creates (action create).",
+    },
     command: { type: "string" },
     action: { type: "string", enum: ["create", "edit", "write", "append", "run"] },
     before: { type: "string", description: "Content before; absent for a file that did not exist." },

@@ -145,8 +145,10 @@ export class Preflight implements PreflightApi {
             : `${unit} is not running: it reads the change when it starts`,
         );
       } catch (err) {
-        if (!(err instanceof ToolNotFoundError)) throw err;
-        said.push(`${err.message}: restart ${unit} if it runs, for the change to take effect`);
+        // The change is made either way: not knowing whether the unit runs is said, not an error.
+        const why =
+          err instanceof ToolNotFoundError ? err.message : `cannot ask systemctl: ${(err as Error).message}`;
+        said.push(`${why}: restart ${unit} if it runs, for the change to take effect`);
       }
     }
     return said.join("; ");

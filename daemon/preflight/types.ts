@@ -16,7 +16,7 @@ export interface CheckResult {
 
 /**
  * One change a fix makes (or, in a dry run, would make). Host paths ("/etc/crictl.yaml"), not the
- * paths below host.root. `before` is absent for a file that did not exist; a command has neither.
+ * paths below host.root; a directory a fix creates is a `file` with action "create". `before` is absent for a file that did not exist; a command has neither.
  */
 export interface Change {
   file?: string;
