@@ -38,7 +38,9 @@ export interface PreflightApi {
  * fixable check that does not pass, all against the same state, before anything is applied: the dry
  * run returns those plans, the real run applies them in order, so both list the same changes. A
  * check's fix stops at its first failing change (files are written atomically: a failed write leaves
- * the file as it was) and that check is then reported `fail`, naming the error.
+ * the file as it was) and that check is then reported `fail`, naming the error. When a change is
+ * read by a service only at its start (Planned.readBy), the fix says whether that service runs and
+ * must be restarted; the daemon never restarts it (containerd holds the node's pods).
  */
 export class Preflight implements PreflightApi {
   private readonly ctx: CheckContext;
