@@ -15,7 +15,6 @@
  * fail() ends the daemon at once with exit 1 and leaves the children to the next daemon: a state
  * database that cannot be written, an unhandled rejection.
  */
-import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
@@ -28,7 +27,8 @@ import { Engine } from "./engine/engine";
 import { chassisRoomProblem } from "./host/chassis-config";
 import { InstanceLock, InstanceLockError } from "./host/instance-lock";
 import { setChildLogLimits } from "./host/log-follower";
-import { deleteNetns, ensureNetns, netnsPath } from "./host/netns";
+import { deleteNetns, ensureNetns, netnsExists } from "./host/netns";
+import { prepareStateFile } from "./host/state-files";
 import { createJobRunner } from "./jobs";
 import { SystemdNotifier, scrubChildEnv } from "./notify/sd-notify";
 import { projectRoot } from "./paths";
@@ -114,7 +114,7 @@ export class Daemon {
     for (const c of this.engine?.status().components ?? [])
       if (c.pid !== null) parts.push(`${c.name} (pid ${c.pid})`);
     const ns = this.cfg?.datapath.netns;
-    if (ns && existsSync(netnsPath(ns))) parts.push(`network namespace ${ns}`);
+    if (ns && netnsExists(ns)) parts.push(`network namespace ${ns}`);
     return parts.length > 0 ? parts.join(", ") : "nothing";
   }
 
@@ -175,6 +175,7 @@ export class Daemon {
     }
     try {
       this.store = StateStore.open(`${cfg.stateDir}/state.db`, {
+        prepareFile: prepareStateFile,
         // Reported once from inside the failing call: the daemon ends on the next turn of the loop.
         onFailure: (e) => setImmediate(() => this.fail("state database", e)),
       });

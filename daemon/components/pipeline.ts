@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import type { Config } from "../config/types";
 import {
   type Component,
@@ -10,7 +9,7 @@ import {
   type Probe,
 } from "../engine/component";
 import { errorText } from "../engine/engine";
-import { verifyArtifacts } from "../host/artifacts";
+import { absentArtifacts, verifyArtifacts } from "../host/artifacts";
 import { describeFailure, runCommand } from "../host/command";
 import type { P4RuntimeClient } from "../host/p4runtime-client";
 
@@ -50,7 +49,7 @@ export class PipelineComponent implements Component {
   async start(): Promise<void> {
     const p = this.cfg.pipeline;
     if (p.artifacts) {
-      const absent = Object.entries(p.artifacts).filter(([, pin]) => !existsSync(pin.path));
+      const absent = absentArtifacts(p.artifacts);
       if (absent.length > 0) {
         const list = absent.map(([name, pin]) => `${name} (${pin.path})`).join(", ");
         throw new NotReadyYetError(`P4 artifact ${list} not present yet`);
