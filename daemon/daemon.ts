@@ -25,16 +25,16 @@ import { ConfigError, loadConfig } from "./config/load";
 import type { Config } from "./config/types";
 import { Engine } from "./engine/engine";
 import { chassisRoomProblem } from "./host/chassis-config";
+import { checkFiles, daemonFileRules } from "./host/file-modes";
 import { InstanceLock, InstanceLockError } from "./host/instance-lock";
 import { setChildLogLimits } from "./host/log-follower";
 import { deleteNetns, ensureNetns, netnsExists } from "./host/netns";
 import { prepareStateFile } from "./host/state-files";
+import { ensureToken, TokenError } from "./host/token-file";
 import { createJobRunner } from "./jobs";
 import { SystemdNotifier, scrubChildEnv } from "./notify/sd-notify";
 import { projectRoot } from "./paths";
 import { Preflight } from "./preflight";
-import { checkFiles, daemonFileRules } from "./security/files";
-import { ensureToken, TokenError } from "./security/token";
 import { StateError, StateStore, StateStoreFailure } from "./state/store";
 
 /** The process exits with this code: 0 stopped cleanly, 1 runtime error, 2 bad configuration. */
