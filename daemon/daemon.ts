@@ -32,6 +32,7 @@ import { deleteNetns, ensureNetns, netnsExists } from "./host/netns";
 import { prepareStateFile } from "./host/state-files";
 import { ensureToken, TokenError } from "./host/token-file";
 import { createJobRunner } from "./jobs";
+import { SystemdReadiness } from "./notify/readiness";
 import { SystemdNotifier, scrubChildEnv } from "./notify/sd-notify";
 import { projectRoot } from "./paths";
 import { Preflight } from "./preflight";
@@ -265,39 +266,15 @@ export class Daemon {
 
   /**
    * The datapath starts (or, desired down, stops what an earlier daemon left running) in the
-   * background; systemd hears about its progress through STATUS= and EXTEND_TIMEOUT_USEC=.
+   * background; systemd hears about its progress through STATUS= and EXTEND_TIMEOUT_USEC=
+   * (notify/readiness.ts).
    */
   private startDatapath(cfg: Config, engine: Engine, keepDown: boolean): void {
-    const notifier = this.notifier as SystemdNotifier;
-    // Until READY=1, progress extends systemd's start timeout (EXTEND_TIMEOUT_USEC) by twice one
-    // component's ready timeout (its start and its probes): progress is one more component ready (or,
-    // desired down, any step of that stop). A long bring-up that keeps moving is not killed by
-    // TimeoutStartSec=; one that only retries the same failure (a missing binary, a target that never
-    // answers) is, and Restart= tries a fresh daemon.
-    const extendUsec = 2 * cfg.supervisor.readyTimeoutMs * 1000;
-    let readySent = false;
-    let phase = "starting";
-    let mostReady = 0;
-    const progress = (s: { components: { state: string }[] } | null) => {
-      if (readySent) return;
-      if (keepDown && phase === "stopped") return notifier.extendTimeout(extendUsec);
-      if (phase !== "starting" && phase !== "failed") return;
-      const ready = s ? s.components.filter((c) => c.state === "ready").length : 0;
-      if (ready > mostReady) {
-        mostReady = ready;
-        notifier.extendTimeout(extendUsec);
-      }
-    };
-    engine.on("phase", (s) => {
-      phase = s.phase;
-      if (s.phase === "ready" && !this.stopAsked) readySent = notifier.ready(s.message) || readySent;
-      else notifier.status(s.message);
-      progress(s);
+    const readiness = new SystemdReadiness(this.notifier as SystemdNotifier, engine, {
+      extendUsec: 2 * cfg.supervisor.readyTimeoutMs * 1000,
+      keepDown,
+      stopAsked: () => this.stopAsked !== null,
     });
-    engine.on("event", () => {
-      if (keepDown) progress(null);
-    });
-    notifier.status(keepDown ? "starting: the datapath stays down" : "starting: bringing up the datapath");
     this.datapathTouched = true;
     const netns = cfg.datapath.netns;
     this.netnsMade = netns ? ensureNetns(netns) : Promise.resolve();
@@ -306,10 +283,7 @@ export class Daemon {
       if (this.stopAsked) return;
       if (!keepDown) return engine.bringUp();
       await engine.down("desired");
-      // Down by request, the daemon itself is up once nothing of the datapath runs: READY=1 with a
-      // STATUS= saying why and how to bring it up (kubelet's drop-in keeps waiting for the datapath).
-      const s = engine.status();
-      if (s.phase === "stopped" && !this.stopAsked) readySent = notifier.ready(s.message) || readySent;
+      readiness.downSettled(engine.status());
     };
     bringUp().catch((err: unknown) => this.fail("bring-up failed", err));
   }
