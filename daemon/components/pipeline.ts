@@ -18,8 +18,8 @@ import type { P4RuntimeClient } from "../host/p4runtime-client";
  * pins); ready when the target answers Capabilities and, when configured to load, a pipeline is
  * loaded (GetForwardingPipelineConfig, COOKIE_ONLY). Loading runs the vendor's loader
  * (`ovs-p4ctl set-pipe br0 k8s_dp.pb.bin p4Info.txt`): P4Info is protobuf text format, which we do
- * not parse ourselves (DESIGN.md §4). A target restart blocks this component; the engine starts it
- * again afterwards, which loads again.
+ * not parse ourselves (docs/architecture.md#p4runtime). A target restart blocks this component; the
+ * engine starts it again afterwards, which loads again.
  *
  * Failure classes (component.ts): an artifact not present yet, or a target not listening yet, is
  * tried again by the engine; an artifact whose SHA-256 does not match its pin, or a loader that
