@@ -7,8 +7,8 @@
  *     npx tsc -p tsconfig.json && unshare --net --mount --propagation private --pid --fork \
  *       --mount-proc --kill-child node dist/test/harness/in-namespace.js --run dist/bench/taps-kernel.js
  *
- * DESIGN.md §5 reference: 256 TAPs 632 ms one process each, 65 ms with one batch; deleting one by
- * one ~20 ms each; 1024 by group in ~0.3 s.
+ * Reference (docs/architecture.md#measurements): 256 TAPs 632 ms one process each, 65 ms with one
+ * batch; deleting one by one ~20 ms each; 1024 by group in ~0.3 s.
  */
 import { describeFailure, runCommand } from "../daemon/host/command";
 import { createTaps, deleteGroup, deleteTaps, listLinks } from "../daemon/host/links";

@@ -15,7 +15,6 @@
  * fail() ends the daemon at once with exit 1 and leaves the children to the next daemon: a state
  * database that cannot be written, an unhandled rejection.
  */
-import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
@@ -26,15 +25,17 @@ import { ConfigError, loadConfig } from "./config/load";
 import type { Config } from "./config/types";
 import { Engine } from "./engine/engine";
 import { chassisRoomProblem } from "./host/chassis-config";
+import { checkFiles, daemonFileRules } from "./host/file-modes";
 import { InstanceLock, InstanceLockError } from "./host/instance-lock";
 import { setChildLogLimits } from "./host/log-follower";
-import { deleteNetns, ensureNetns, netnsPath } from "./host/netns";
+import { deleteNetns, ensureNetns, netnsExists } from "./host/netns";
+import { prepareStateFile } from "./host/state-files";
+import { ensureToken, TokenError } from "./host/token-file";
 import { createJobRunner } from "./jobs";
+import { SystemdReadiness } from "./notify/readiness";
 import { SystemdNotifier, scrubChildEnv } from "./notify/sd-notify";
 import { projectRoot } from "./paths";
 import { Preflight } from "./preflight";
-import { checkFiles, daemonFileRules } from "./security/files";
-import { ensureToken, TokenError } from "./security/token";
 import { StateError, StateStore, StateStoreFailure } from "./state/store";
 
 /** The process exits with this code: 0 stopped cleanly, 1 runtime error, 2 bad configuration. */
@@ -114,7 +115,7 @@ export class Daemon {
     for (const c of this.engine?.status().components ?? [])
       if (c.pid !== null) parts.push(`${c.name} (pid ${c.pid})`);
     const ns = this.cfg?.datapath.netns;
-    if (ns && existsSync(netnsPath(ns))) parts.push(`network namespace ${ns}`);
+    if (ns && netnsExists(ns)) parts.push(`network namespace ${ns}`);
     return parts.length > 0 ? parts.join(", ") : "nothing";
   }
 
@@ -124,7 +125,28 @@ export class Daemon {
     if (this.stopAsked) throw new Stopped();
   }
 
+  /** The start-up order (see the top of this file); each step returns an exit code when it ends start-up. */
   private async startSteps(configFile: string): Promise<ExitCode | null> {
+    const cfg = this.readConfig(configFile);
+    if (typeof cfg === "number") return cfg;
+    this.checkpoint();
+    this.startLogAndNotifier(cfg);
+    const opened = this.openState(cfg);
+    if (typeof opened === "number") return opened;
+    this.checkpoint();
+    const { engine, jobs } = await this.buildParts(cfg, opened.store, opened.token);
+    this.checkpoint();
+    const notServing = await this.serveApi(cfg);
+    if (notServing !== null) return notServing;
+    this.checkpoint();
+    this.startDatapath(cfg, engine, opened.store.desiredDatapath() === "down");
+    // A job a crash (or a stop) cut short resumes at its first unfinished step.
+    jobs.resumeInterrupted().catch((err: unknown) => this.fail("job resume failed", err));
+    return null;
+  }
+
+  /** Config, the pool's room in the chassis config, the daemon's file permissions: exit 2 when bad. */
+  private readConfig(configFile: string): Config | ExitCode {
     let cfg: Config;
     try {
       cfg = loadConfig(configFile);
@@ -154,46 +176,61 @@ export class Daemon {
       );
       return 2;
     }
-    this.checkpoint();
+    return cfg;
+  }
 
+  private startLogAndNotifier(cfg: Config): void {
     const log = pino({ base: { profile: cfg.profile } });
     this.log = log;
-    const notifier = SystemdNotifier.fromEnv(process.env, (m) => log.warn(m));
-    this.notifier = notifier;
-    notifier.startWatchdog();
-    const failStart = (msg: string): ExitCode => {
-      process.stderr.write(`k8s-offloadd: ${msg}\nnothing was started.\n`);
-      notifier.status(`failed: ${msg}`);
-      return 1;
-    };
+    this.notifier = SystemdNotifier.fromEnv(process.env, (m) => log.warn(m));
+    this.notifier.startWatchdog();
+  }
 
+  /** Start-up ends with exit 1, nothing started: said on stderr and in STATUS=. */
+  private failStart(msg: string): ExitCode {
+    process.stderr.write(`k8s-offloadd: ${msg}\nnothing was started.\n`);
+    this.notifier?.status(`failed: ${msg}`);
+    return 1;
+  }
+
+  /** Instance lock, state database, API token, child log limits: exit 1 when one cannot be had. */
+  private openState(cfg: Config): { store: StateStore; token: string } | ExitCode {
     try {
       this.lock = InstanceLock.acquire(cfg.stateDir);
     } catch (err) {
-      if (err instanceof InstanceLockError) return failStart(err.message);
+      if (err instanceof InstanceLockError) return this.failStart(err.message);
       throw err;
     }
+    let store: StateStore;
     try {
-      this.store = StateStore.open(`${cfg.stateDir}/state.db`, {
+      store = StateStore.open(`${cfg.stateDir}/state.db`, {
+        prepareFile: prepareStateFile,
         // Reported once from inside the failing call: the daemon ends on the next turn of the loop.
         onFailure: (e) => setImmediate(() => this.fail("state database", e)),
       });
     } catch (err) {
-      if (err instanceof StateError) return this.release(failStart(err.message));
+      if (err instanceof StateError) return this.release(this.failStart(err.message));
       throw err;
     }
-    const store = this.store;
+    this.store = store;
     let token: string;
     try {
       token = ensureToken(cfg.api.tokenFile);
     } catch (err) {
-      if (err instanceof TokenError) return this.release(failStart(err.message));
+      if (err instanceof TokenError) return this.release(this.failStart(err.message));
       throw err;
     }
     setChildLogLimits(cfg.logs);
-    this.checkpoint();
+    return { store, token };
+  }
 
-    // Built, nothing started: constructors do not touch the host.
+  /** Components, engine, jobs and the API, built: constructors do not touch the host, nothing starts. */
+  private async buildParts(
+    cfg: Config,
+    store: StateStore,
+    token: string,
+  ): Promise<{ engine: Engine; jobs: ReturnType<typeof createJobRunner> }> {
+    const log = this.log as Logger;
     const preflight = new Preflight(cfg);
     const { components, taps } = buildComponents({
       cfg,
@@ -217,86 +254,50 @@ export class Daemon {
     this.engine = engine;
     const jobs = createJobRunner({ cfg, store, engine, preflight, log, env: scrubChildEnv(process.env) });
     this.jobs = jobs;
-    const tapsApi = {
-      max: cfg.taps.max,
-      list: async () => ({ count: taps.size, backend: taps.backendKind, taps: await taps.list() }),
-      counts: () => taps.counts(),
-      resize: (count: number) => {
-        const tooMany = chassisRoomProblem(cfg, count);
-        if (tooMany) {
-          return Promise.reject(Object.assign(new Error(`count: ${tooMany.message}`), { statusCode: 400 }));
-        }
-        return engine.exclusive(() => taps.resize(count));
-      },
-    };
     this.app = await buildServer({
       engine,
       preflight,
-      taps: tapsApi,
+      taps: tapsApi(cfg, engine, taps),
       jobs,
       logger: log.child({ part: "api" }),
       version: this.version,
       access: { token, port: cfg.api.port, host: cfg.api.host, rateLimit: cfg.api.rateLimit },
       openapiFile: join(projectRoot(), "openapi/openapi.json"),
     });
-    this.checkpoint();
+    return { engine, jobs };
+  }
 
-    // The API listens before anything of the datapath is touched: a port another process holds
-    // ends this daemon here, with nothing started. It answers 503 on /v1/ready until ready.
+  /**
+   * The API listens before anything of the datapath is touched: a port another process holds ends
+   * this daemon here (exit 1), with nothing started. It answers 503 on /v1/ready until ready.
+   */
+  private async serveApi(cfg: Config): Promise<ExitCode | null> {
+    const app = this.app as FastifyInstance;
     const socketPath = `${cfg.runDir}/api.sock`;
     let where = `${cfg.api.host}:${cfg.api.port}`;
     try {
-      await this.app.listen({ host: cfg.api.host, port: cfg.api.port });
+      await app.listen({ host: cfg.api.host, port: cfg.api.port });
       where = socketPath;
-      if (cfg.api.socket) this.socket = await serveUnixSocket(this.app, socketPath);
+      if (cfg.api.socket) this.socket = await serveUnixSocket(app, socketPath);
     } catch (err) {
       const msg = `cannot serve the API on ${where}: ${(err as Error).message}`;
       await this.closeApi();
-      return this.release(failStart(msg));
+      return this.release(this.failStart(msg));
     }
-    this.checkpoint();
-
-    this.startDatapath(cfg, engine, store.desiredDatapath() === "down");
-    // A job a crash (or a stop) cut short resumes at its first unfinished step.
-    jobs.resumeInterrupted().catch((err: unknown) => this.fail("job resume failed", err));
     return null;
   }
 
   /**
    * The datapath starts (or, desired down, stops what an earlier daemon left running) in the
-   * background; systemd hears about its progress through STATUS= and EXTEND_TIMEOUT_USEC=.
+   * background; systemd hears about its progress through STATUS= and EXTEND_TIMEOUT_USEC=
+   * (notify/readiness.ts).
    */
   private startDatapath(cfg: Config, engine: Engine, keepDown: boolean): void {
-    const notifier = this.notifier as SystemdNotifier;
-    // Until READY=1, progress extends systemd's start timeout (EXTEND_TIMEOUT_USEC) by twice one
-    // component's ready timeout (its start and its probes): progress is one more component ready (or,
-    // desired down, any step of that stop). A long bring-up that keeps moving is not killed by
-    // TimeoutStartSec=; one that only retries the same failure (a missing binary, a target that never
-    // answers) is, and Restart= tries a fresh daemon.
-    const extendUsec = 2 * cfg.supervisor.readyTimeoutMs * 1000;
-    let readySent = false;
-    let phase = "starting";
-    let mostReady = 0;
-    const progress = (s: { components: { state: string }[] } | null) => {
-      if (readySent) return;
-      if (keepDown && phase === "stopped") return notifier.extendTimeout(extendUsec);
-      if (phase !== "starting" && phase !== "failed") return;
-      const ready = s ? s.components.filter((c) => c.state === "ready").length : 0;
-      if (ready > mostReady) {
-        mostReady = ready;
-        notifier.extendTimeout(extendUsec);
-      }
-    };
-    engine.on("phase", (s) => {
-      phase = s.phase;
-      if (s.phase === "ready" && !this.stopAsked) readySent = notifier.ready(s.message) || readySent;
-      else notifier.status(s.message);
-      progress(s);
+    const readiness = new SystemdReadiness(this.notifier as SystemdNotifier, engine, {
+      extendUsec: 2 * cfg.supervisor.readyTimeoutMs * 1000,
+      keepDown,
+      stopAsked: () => this.stopAsked !== null,
     });
-    engine.on("event", () => {
-      if (keepDown) progress(null);
-    });
-    notifier.status(keepDown ? "starting: the datapath stays down" : "starting: bringing up the datapath");
     this.datapathTouched = true;
     const netns = cfg.datapath.netns;
     this.netnsMade = netns ? ensureNetns(netns) : Promise.resolve();
@@ -305,10 +306,7 @@ export class Daemon {
       if (this.stopAsked) return;
       if (!keepDown) return engine.bringUp();
       await engine.down("desired");
-      // Down by request, the daemon itself is up once nothing of the datapath runs: READY=1 with a
-      // STATUS= saying why and how to bring it up (kubelet's drop-in keeps waiting for the datapath).
-      const s = engine.status();
-      if (s.phase === "stopped" && !this.stopAsked) readySent = notifier.ready(s.message) || readySent;
+      readiness.downSettled(engine.status());
     };
     bringUp().catch((err: unknown) => this.fail("bring-up failed", err));
   }
@@ -357,4 +355,20 @@ export class Daemon {
     this.notifier?.close();
     return code;
   }
+}
+
+/** What the API may do with the TAP pool: list it, count it, resize it within the chassis config's room. */
+function tapsApi(cfg: Config, engine: Engine, taps: ReturnType<typeof buildComponents>["taps"]) {
+  return {
+    max: cfg.taps.max,
+    list: async () => ({ count: taps.size, backend: taps.backendKind, taps: await taps.list() }),
+    counts: () => taps.counts(),
+    resize: (count: number) => {
+      const tooMany = chassisRoomProblem(cfg, count);
+      if (tooMany) {
+        return Promise.reject(Object.assign(new Error(`count: ${tooMany.message}`), { statusCode: 400 }));
+      }
+      return engine.exclusive(() => taps.resize(count));
+    },
+  };
 }

@@ -1,37 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the sandbox profile and the tests need, idempotently: nothing is
-# done when every tool is already there. Open vSwitch is run by hand by the daemon (own run/db/log
-# dirs) and containerd only by the tests (own root/state/socket in a temp dir, inside the test
-# namespace), so neither package's service may start here: a temporary policy-rc.d denies it.
+# The Debian packages `npm start` (the sandbox profile) needs, installed only when missing; silent
+# when nothing is: Open vSwitch (the daemon runs the distribution's ovsdb-server and ovs-vswitchd by
+# hand, with its own run/db/log dirs; the package's own service is kept from starting), iproute2
+# (ip netns/link/addr) and mount. The test tools are test-deps.sh's (`npm test`).
 set -euo pipefail
-
+cd "$(dirname "$0")/.."
 need=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
 have ovs-vswitchd || need+=(openvswitch-switch)
 have ip || need+=(iproute2)
-have unshare || need+=(util-linux)
 have mount || need+=(mount)
-# The containerd preflight tests fix the distribution's own `containerd config default` output, and
-# start containerd (and ask it with ctr, same package) on a config before and after the fix.
-have containerd || need+=(containerd)
-have ctr || need+=(containerd)
-# The system tests boot a real systemd in a container (test/system): a Debian rootfs and nspawn.
-have mmdebstrap || need+=(mmdebstrap)
-have systemd-nspawn || need+=(systemd-container)
-# The RPM build and its checks (packaging/, npm run package:rpm).
-have rpmbuild || need+=(rpm)
-have rpmlint || need+=(rpmlint)
-[ ${#need[@]} -eq 0 ] && exit 0
-
-if [ "$(id -u)" != 0 ]; then
-  echo "host-deps: missing ${need[*]}; run as root to install them" >&2
-  exit 1
-fi
-if [ ! -e /usr/sbin/policy-rc.d ]; then
-  printf '#!/bin/sh\n# k8s-offloadd host-deps: do not start services while installing\nexit 101\n' >/usr/sbin/policy-rc.d
-  chmod 0755 /usr/sbin/policy-rc.d
-  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-fi
-echo "host-deps: installing ${need[*]}" >&2
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+exec bash scripts/install-packages.sh host-deps "${need[@]}"

@@ -10,7 +10,9 @@ npx tsc -p tsconfig.json
 # The tests run the bundles the package ships (dist/bundle/), not tsc's per-file output.
 node dist/scripts/bundle.js
 node dist/scripts/write-openapi.js --check
+# Host packages: what `npm start` needs, then the test tools (each silent when nothing is missing).
 bash scripts/host-deps.sh
+bash scripts/test-deps.sh
 # The system tests' Debian rootfs (cached; building it needs the network, which the namespace has not).
 bash scripts/system-rootfs.sh >/dev/null
 exec unshare --net --mount --propagation private --pid --fork --mount-proc --kill-child \

@@ -16,7 +16,7 @@ import { GnmiTapBackend, KernelTapBackend, type TapBackend } from "./tap-backend
 import { TapPool } from "./tap-pool";
 
 /**
- * The node's components in the order of DESIGN.md §3:
+ * The node's components in dependency order (docs/architecture.md#components):
  *   preflight ─► hugepages ─► ovsdb-server ─► ovs-vswitchd ─► [p4-target] ─► taps ─► host-if ─► arp-proxy
  *                                                                          └──► pipeline (P4Runtime)
  * p4-target is the simulator (sandbox, tests), standing in for the gNMI service of P4-OVS's vswitchd.

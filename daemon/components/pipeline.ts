@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import type { Config } from "../config/types";
 import {
   type Component,
@@ -10,7 +9,7 @@ import {
   type Probe,
 } from "../engine/component";
 import { errorText } from "../engine/engine";
-import { verifyArtifacts } from "../host/artifacts";
+import { absentArtifacts, verifyArtifacts } from "../host/artifacts";
 import { describeFailure, runCommand } from "../host/command";
 import type { P4RuntimeClient } from "../host/p4runtime-client";
 
@@ -19,8 +18,8 @@ import type { P4RuntimeClient } from "../host/p4runtime-client";
  * pins); ready when the target answers Capabilities and, when configured to load, a pipeline is
  * loaded (GetForwardingPipelineConfig, COOKIE_ONLY). Loading runs the vendor's loader
  * (`ovs-p4ctl set-pipe br0 k8s_dp.pb.bin p4Info.txt`): P4Info is protobuf text format, which we do
- * not parse ourselves (DESIGN.md §4). A target restart blocks this component; the engine starts it
- * again afterwards, which loads again.
+ * not parse ourselves (docs/architecture.md#p4runtime). A target restart blocks this component; the
+ * engine starts it again afterwards, which loads again.
  *
  * Failure classes (component.ts): an artifact not present yet, or a target not listening yet, is
  * tried again by the engine; an artifact whose SHA-256 does not match its pin, or a loader that
@@ -50,7 +49,7 @@ export class PipelineComponent implements Component {
   async start(): Promise<void> {
     const p = this.cfg.pipeline;
     if (p.artifacts) {
-      const absent = Object.entries(p.artifacts).filter(([, pin]) => !existsSync(pin.path));
+      const absent = absentArtifacts(p.artifacts);
       if (absent.length > 0) {
         const list = absent.map(([name, pin]) => `${name} (${pin.path})`).join(", ");
         throw new NotReadyYetError(`P4 artifact ${list} not present yet`);

@@ -34,7 +34,7 @@ export interface TapBackend {
   generation(): string | null;
 }
 
-/** `ip -batch -` into a link group: one process for the whole pool (DESIGN.md §5). */
+/** `ip -batch -` into a link group: one process for the whole pool (docs/architecture.md#measurements). */
 export class KernelTapBackend implements TapBackend {
   readonly kind = "kernel";
   readonly recreatesLost = true;

@@ -1,3 +1,8 @@
+import type { EventKind, NodeEvent } from "../state/types";
+
+/** The node's events are persisted: their types are the state store's (daemon/state/types.ts). */
+export type { EventKind, NodeEvent } from "../state/types";
+
 /**
  * A component is one piece of the node's datapath (ovsdb-server, ovs-vswitchd, the TAP pool, ...).
  * The engine drives it; the component talks to host adapters only.
@@ -126,32 +131,6 @@ export interface NodeStatus {
   uptimeSec: number;
   components: ComponentStatus[];
 }
-
-/** An event in the node's history (persisted, capped). */
-export interface NodeEvent {
-  id: number;
-  /** ISO time. */
-  time: string;
-  component: string | null;
-  kind: EventKind;
-  message: string;
-}
-
-export type EventKind =
-  | "start"
-  | "ready"
-  | "exit"
-  | "restart"
-  | "give-up"
-  | "blocked"
-  | "adopt"
-  | "stop"
-  | "error"
-  | "phase"
-  | "job"
-  | "job-step"
-  /** Something an admin should look at that is not a failure (the TAP pool running low, TAPs lost). */
-  | "warning";
 
 /**
  * What the API may ask of the engine. The API reads state and asks; it never touches the host.

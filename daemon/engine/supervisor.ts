@@ -1,12 +1,6 @@
-import type { ChildProcess } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
 import type { Logger } from "pino";
 import type { SupervisorConfig } from "../config/types";
-import { LogFollower } from "../host/log-follower";
-import { inNetns } from "../host/netns";
-import { bootId, findByArgv, isAlive, isSameProcess, procInfo } from "../host/proc";
-import { signalGroup, spawnLogged } from "../host/spawn";
+import { localProcesses, type ProcessHost, type WatchedProcess } from "../host/child-processes";
 import type { StateStore } from "../state/store";
 import { nextBackoff } from "./backoff";
 import type { ComponentSignals } from "./component";
@@ -48,24 +42,21 @@ interface Found {
  *   stop() ─► [identify, if never started] ─► polite request ─► SIGTERM ─► wait ─► SIGKILL ─► wait ─► report
  *
  * A record from an earlier boot (boot id) is dropped: its pid is never adopted or signalled.
+ * The supervisor decides (records, backoff, crash loop); the process mechanics (spawn, /proc, signals,
+ * the stop ladder, pid and log files) are the host's (daemon/host/child-processes.ts).
  */
 export class Supervisor {
   pid: number | null = null;
   restarts = 0;
   adopted = false;
-  private child: ChildProcess | null = null;
-  private startTime = 0;
-  /** The command line of the process we watch: the spec's, or an older one being replaced. */
-  private argv: string[] = [];
+  /** The process watched (kept after its exit for its log tail, until the next one or a stop). */
+  private proc: WatchedProcess | null = null;
   private spawnedAt = 0;
   private wanted = false;
   private replacing = false;
   private attempt = 0;
   private exits: number[] = [];
   private restartTimer: NodeJS.Timeout | null = null;
-  private pollTimer: NodeJS.Timeout | null = null;
-  private follower: LogFollower | null = null;
-  private exitWaiters: Array<() => void> = [];
   private signals: ComponentSignals | null = null;
 
   constructor(
@@ -73,6 +64,7 @@ export class Supervisor {
     private readonly policy: SupervisorConfig,
     private readonly store: StateStore | null,
     private readonly log: Logger,
+    private readonly host: ProcessHost = localProcesses,
   ) {}
 
   attach(signals: ComponentSignals): void {
@@ -84,7 +76,7 @@ export class Supervisor {
   }
 
   get logTail(): string[] {
-    return this.follower ? [...this.follower.tail] : [];
+    return this.proc ? [...this.proc.logTail] : [];
   }
 
   /**
@@ -149,34 +141,31 @@ export class Supervisor {
   detach(): void {
     this.wanted = false;
     if (this.restartTimer) clearTimeout(this.restartTimer);
-    if (this.pollTimer) clearInterval(this.pollTimer);
-    this.follower?.close();
-    this.child?.removeAllListeners("exit");
+    this.proc?.close();
     this.restartTimer = null;
-    this.pollTimer = null;
   }
 
   // ---- internals -------------------------------------------------------------------------------
 
   /** polite request ─► SIGTERM ─► wait ─► SIGKILL ─► wait ─► report; never signals a reused pid. */
   private async stopLadder(): Promise<void> {
-    const pid = this.pid;
-    if (pid === null) return;
-    if (this.spec.politeStop) {
-      try {
-        await this.spec.politeStop();
-      } catch (err) {
-        this.log.warn({ component: this.spec.name, err: String(err) }, "polite stop failed");
-      }
-      if (await this.waitExit(this.policy.stopTimeoutMs)) return this.stopped("polite request");
-    }
-    if (!this.stillOurs(pid)) return this.stopped("already gone");
-    signalGroup(pid, "SIGTERM");
-    if (await this.waitExit(this.policy.stopTimeoutMs)) return this.stopped("SIGTERM");
-    if (!this.stillOurs(pid)) return this.stopped("already gone");
-    signalGroup(pid, "SIGKILL");
-    if (await this.waitExit(this.policy.stopTimeoutMs)) return this.stopped("SIGKILL");
-    throw new Error(`${this.spec.name} (pid ${pid}) did not exit after SIGTERM and SIGKILL`);
+    const proc = this.proc;
+    if (this.pid === null || proc === null) return;
+    const polite = this.spec.politeStop;
+    const how = await proc.stop({
+      name: this.spec.name,
+      timeoutMs: this.policy.stopTimeoutMs,
+      polite:
+        polite &&
+        (async () => {
+          try {
+            await polite();
+          } catch (err) {
+            this.log.warn({ component: this.spec.name, err: String(err) }, "polite stop failed");
+          }
+        }),
+    });
+    this.stopped(how);
   }
 
   /**
@@ -195,7 +184,7 @@ export class Supervisor {
     const skip = new Set<number>();
     let argv = this.spec.argv;
     if (rec) {
-      const thisBoot = bootId();
+      const thisBoot = this.host.bootId();
       if (rec.bootId !== null && rec.bootId !== thisBoot) {
         if (rec.pid !== null) skip.add(rec.pid);
         this.signals?.note(
@@ -217,7 +206,7 @@ export class Supervisor {
         this.signals?.note(name, "exit", "a recorded start was never confirmed and no such process runs");
         this.store?.deleteChild(name);
         return null;
-      } else if (isSameProcess(rec.pid, rec.startTime ?? -1, rec.argv)) {
+      } else if (this.host.isSameProcess(rec.pid, rec.startTime ?? -1, rec.argv)) {
         return {
           pid: rec.pid,
           startTime: rec.startTime ?? 0,
@@ -225,7 +214,7 @@ export class Supervisor {
           spawnedAt: Date.parse(rec.spawnedAt) || Date.now(),
           how: "started by an earlier daemon",
         };
-      } else if (isAlive(rec.pid)) {
+      } else if (this.host.isAlive(rec.pid)) {
         skip.add(rec.pid);
         this.signals?.note(
           name,
@@ -252,7 +241,7 @@ export class Supervisor {
     if (!this.store) return null;
     // A process another component has on record is that component's, whatever its argv.
     for (const c of this.store.children()) if (c.component !== this.spec.name && c.pid) skip.add(c.pid);
-    const found = findByArgv(argv).find((p) => !skip.has(p.pid));
+    const found = this.host.findByArgv(argv).find((p) => !skip.has(p.pid));
     return found ? { ...found, argv, spawnedAt: Date.now() } : null;
   }
 
@@ -265,29 +254,29 @@ export class Supervisor {
       argv,
       spawnedAt: new Date(spawnedAt).toISOString(),
       logFile: this.spec.logFile,
-      bootId: bootId(),
+      bootId: this.host.bootId(),
     });
   }
 
   private watchAdopted(found: Found): void {
-    const { pid, startTime, argv } = found;
-    this.pid = pid;
-    this.startTime = startTime;
-    this.argv = argv;
+    this.proc?.close();
+    this.proc = this.host.adopt(
+      {
+        pid: found.pid,
+        startTime: found.startTime,
+        argv: found.argv,
+        logFile: this.spec.logFile,
+        pollIntervalMs: this.policy.pollIntervalMs,
+      },
+      this.events(),
+    );
+    this.pid = found.pid;
     this.spawnedAt = found.spawnedAt;
     this.adopted = true;
     statusChanged();
-    this.follow();
-    // Not our child: no exit event. Poll /proc for it to go away.
-    if (this.pollTimer) clearInterval(this.pollTimer);
-    this.pollTimer = setInterval(() => {
-      if (!isSameProcess(pid, startTime, argv)) this.onExit("exited (adopted; exit status unknown)");
-    }, this.policy.pollIntervalMs);
-    this.pollTimer.unref();
   }
 
   private spawn(): void {
-    const argv = inNetns(this.spec.netns, this.spec.argv);
     const spawnedAt = Date.now();
     // Write-ahead: recorded before it exists, so a daemon killed at any instant from here on leaves a
     // record of it (the next one finds it by its exact argv, see identify()).
@@ -298,58 +287,47 @@ export class Supervisor {
       argv: this.spec.argv,
       spawnedAt: new Date(spawnedAt).toISOString(),
       logFile: this.spec.logFile,
-      bootId: bootId(),
+      bootId: this.host.bootId(),
     });
-    let child: ChildProcess;
-    try {
-      child = spawnLogged(argv, { env: this.spec.env, logFile: this.spec.logFile });
-    } catch (err) {
+    const spawned = this.host.spawn(
+      { argv: this.spec.argv, env: this.spec.env, netns: this.spec.netns, logFile: this.spec.logFile },
+      this.events(),
+    );
+    if ("notStarted" in spawned) {
       this.store?.deleteChild(this.spec.name);
-      this.onExit(`cannot start ${argv[0]}: ${String(err)}`);
+      const why = spawned.notStarted;
+      if (typeof why === "string") this.onExit(why);
+      else void why.then((w) => this.onExit(w));
       return;
     }
-    if (child.pid === undefined) {
-      // ENOENT and friends arrive as an "error" event with no pid.
-      this.store?.deleteChild(this.spec.name);
-      child.once("error", (err) => this.onExit(`cannot start ${argv[0]}: ${err.message}`));
-      return;
-    }
-    const pid = child.pid;
-    this.child = child;
+    this.proc?.close();
+    this.proc = spawned;
+    const pid = spawned.pid;
     this.pid = pid;
-    this.argv = this.spec.argv;
     this.adopted = false;
     statusChanged();
     this.spawnedAt = spawnedAt;
-    this.startTime = procInfo(pid)?.startTime ?? 0;
-    child.once("exit", (code, signal) => {
-      this.child = null;
-      this.onExit(signal ? `killed by ${signal}` : `exited with code ${code}`);
-    });
-    this.follow();
-    this.confirm(pid, this.startTime, this.spec.argv, spawnedAt);
-    mkdirSync(dirname(this.spec.pidFile), { recursive: true, mode: 0o755 });
-    writeFileSync(this.spec.pidFile, `${pid}\n`, { mode: 0o644 });
+    this.confirm(pid, spawned.startTime, this.spec.argv, spawnedAt);
+    this.host.writePidFile(this.spec.pidFile, pid);
   }
 
-  private follow(): void {
-    this.follower?.close();
+  /** What the host reports of the watched process: its log lines, its exit. */
+  private events() {
     const name = this.spec.name;
-    this.follower = new LogFollower(this.spec.logFile, (line) => {
-      statusChanged(); // the log tail shown by status moved
-      this.log.info({ component: name }, line);
-    });
+    return {
+      onLine: (line: string) => {
+        statusChanged(); // the log tail shown by status moved
+        this.log.info({ component: name }, line);
+      },
+      onExit: (reason: string) => this.onExit(reason),
+    };
   }
 
   private onExit(reason: string): void {
-    if (this.pollTimer) clearInterval(this.pollTimer);
-    this.pollTimer = null;
-    this.follower?.poll();
     const ranMs = Date.now() - this.spawnedAt;
     this.pid = null;
     this.adopted = false;
     statusChanged();
-    for (const w of this.exitWaiters.splice(0)) w();
     if (!this.wanted || this.replacing) return;
 
     const now = Date.now();
@@ -380,37 +358,13 @@ export class Supervisor {
     }, delay);
   }
 
-  /** True while the pid still is the process we started or adopted (never signal a reused pid). */
-  private stillOurs(pid: number): boolean {
-    if (this.pid !== pid) return false;
-    // Our own child cannot be reused while we have not seen its exit; an adopted one is checked.
-    return this.child !== null || isSameProcess(pid, this.startTime, this.argv);
-  }
-
-  private waitExit(ms: number): Promise<boolean> {
-    if (this.pid === null) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        resolve(true);
-      };
-      const t = setTimeout(() => {
-        this.exitWaiters = this.exitWaiters.filter((w) => w !== done);
-        resolve(this.pid === null);
-      }, ms);
-      this.exitWaiters.push(done);
-    });
-  }
-
   private stopped(how: string): void {
     this.pid = null;
     statusChanged();
-    if (this.pollTimer) clearInterval(this.pollTimer);
-    this.pollTimer = null;
-    this.follower?.poll();
-    this.follower?.close();
+    this.proc?.flushLog();
+    this.proc?.close();
     this.store?.deleteChild(this.spec.name);
-    rmSync(this.spec.pidFile, { force: true });
+    this.host.removePidFile(this.spec.pidFile);
     this.log.info({ component: this.spec.name }, `stopped (${how})`);
   }
 }

@@ -1,5 +1,5 @@
 /**
- * ARP proxy on the host interface (DESIGN.md §4-5), two modes:
+ * ARP proxy on the host interface (docs/architecture.md#host-interface-and-arp-proxy), two modes:
  *
  * - production: the vendor's `arp_proxy` binary as a supervised child, `ARP_PROXY_IF=TAP_0
  *   arp_proxy` (it exits 1 when the variable is empty). arpProxyCommand builds its argv and env.

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 
 export interface ArtifactPin {
   path: string;
@@ -16,6 +16,11 @@ export function sha256File(path: string): string {
     throw new Error(`P4 artifact ${path} cannot be read (${code}); the shipped files are required`);
   }
   return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** The pins whose file is not there (yet): "not there yet", unlike a modified file. */
+export function absentArtifacts(pins: Record<string, ArtifactPin>): Array<[string, ArtifactPin]> {
+  return Object.entries(pins).filter(([, pin]) => !existsSync(pin.path));
 }
 
 /**

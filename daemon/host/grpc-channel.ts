@@ -13,7 +13,7 @@ import { projectRoot } from "../paths";
  *
  * - `grpc.enable_http_proxy: 0`: @grpc/grpc-js otherwise honours grpc_proxy/https_proxy/http_proxy
  *   from the environment; admins following the guide export them, and a proxy must never catch
- *   127.0.0.1 (DESIGN.md §4: the most reported P4-OVS setup failure).
+ *   127.0.0.1 (docs/architecture.md#proxies: the most reported P4-OVS setup failure).
  * - keepalive every 5 min, and only while a call is open: a gRPC C++ server (Stratum in P4-OVS)
  *   by default answers pings more frequent than 5 min without data with GOAWAY
  *   (ENHANCE_YOUR_CALM), so a shorter interval would kill the long-lived StreamChannel. On loopback

@@ -1,7 +1,8 @@
 /**
- * The host interface of DESIGN.md §4: `ip link set P4TAP_0 name TAP_0; ip link set TAP_0 up;
- * ip addr add 169.254.1.1/32 dev TAP_0`, made idempotent (already renamed, up or addressed is
- * success) and probed with ONE `ip -j addr show dev X` so a removed address can be restored.
+ * The host interface (docs/architecture.md#host-interface-and-arp-proxy):
+ * `ip link set P4TAP_0 name TAP_0; ip link set TAP_0 up; ip addr add 169.254.1.1/32 dev TAP_0`, made
+ * idempotent (already renamed, up or addressed is success) and probed with ONE `ip -j addr show dev X`
+ * so a removed address can be restored.
  */
 import { describeFailure, runCommand } from "./command";
 import { assertIfnames, ipArgv, ipBatch } from "./links";

@@ -17,6 +17,11 @@ export function assertNetnsName(name: string): string {
   return name;
 }
 
+/** True when the named namespace exists (its /run/netns file is there). */
+export function netnsExists(name: string): boolean {
+  return existsSync(netnsPath(name));
+}
+
 /** Create the namespace unless it exists; returns true when this call created it. */
 export async function ensureNetns(name: string): Promise<boolean> {
   if (existsSync(netnsPath(name))) return false;

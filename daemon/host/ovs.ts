@@ -30,7 +30,8 @@ export interface ForeignOvs {
 
 /**
  * The Open vSwitch command-line tools, run against our own run/db directories. Every ovs-vsctl
- * call carries --timeout (DESIGN.md §5): without it a call waits forever for a dead server.
+ * call carries --timeout (docs/architecture.md#measurements): without it a call waits forever for a
+ * dead server.
  */
 export class OvsTools {
   readonly dbSock: string;

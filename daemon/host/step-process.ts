@@ -16,6 +16,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import type { StepProcessRecord } from "../state/types";
 import type { CommandResult } from "./command";
 import { bootId, otherPids, procInfo } from "./proc";
 
@@ -24,17 +25,7 @@ export const STEP_MARKER_ENV = "K8S_OFFLOADD_STEP";
 const MAX_OUTPUT = 16 << 20;
 const POLL_MS = 25;
 
-/** A step process as recorded: pid and startTime are null until confirmed after the spawn. */
-export interface StepProcessRecord {
-  id: number;
-  jobId: number | null;
-  stepIdx: number | null;
-  argv: string[];
-  marker: string;
-  bootId: string;
-  pid: number | null;
-  startTime: number | null;
-}
+export type { StepProcessRecord } from "../state/types";
 
 /** Where the records live (the state store); every call is one short transaction. */
 export interface StepProcessLedger {

@@ -1,5 +1,5 @@
 /**
- * The guide's Kubernetes steps (DESIGN.md §4 teardown, and the post-init taint and manifests), each
+ * The guide's Kubernetes steps (docs/architecture.md#teardown, and the post-init taint and manifests), each
  * idempotent: run twice, it does no harm and ends the same way. Tools are found in the configured PATH;
  * a missing one fails only its own step.
  */

@@ -3,12 +3,34 @@
  * event history, jobs, TAPs and the node's desired state. Synchronous on purpose: every write is a
  * short local transaction.
  */
-import { chmodSync, closeSync, constants, existsSync, mkdirSync, openSync } from "node:fs";
-import { dirname } from "node:path";
 import Database from "better-sqlite3";
-import type { EventKind, NodeEvent } from "../engine/component";
-import type { StepProcessRecord } from "../host/step-process";
 import { checkSchemaVersion, findMigrationsDir, loadMigrations, MigrationError, migrate } from "./migrate";
+import type {
+  ChildRecord,
+  DesiredDatapath,
+  EventKind,
+  Job,
+  JobState,
+  NodeEvent,
+  StepProcessRecord,
+  StepState,
+  TapPlacement,
+  TapRecord,
+} from "./types";
+
+export type {
+  ChildRecord,
+  DesiredDatapath,
+  EventKind,
+  Job,
+  JobState,
+  JobStep,
+  NodeEvent,
+  StepProcessRecord,
+  StepState,
+  TapPlacement,
+  TapRecord,
+} from "./types";
 
 /** The state database cannot be used; the daemon must not start. The message is meant for an admin. */
 export class StateError extends Error {
@@ -21,45 +43,6 @@ export class StateError extends Error {
  */
 export class StateStoreFailure extends StateError {}
 
-/**
- * A supervised child. Written before the spawn with pid and startTime null (write-ahead), then
- * confirmed: a record with a null pid is a child that may or may not have been started.
- */
-export interface ChildRecord {
-  component: string;
-  pid: number | null;
-  /** Field 22 of /proc/PID/stat (clock ticks since boot): tells a reused pid apart. Null with pid. */
-  startTime: number | null;
-  argv: string[];
-  /** ISO time. */
-  spawnedAt: string;
-  logFile: string;
-  /** /proc/sys/kernel/random/boot_id when recorded; null: recorded before boot ids were kept. */
-  bootId: string | null;
-}
-
-export type JobState = "running" | "succeeded" | "failed" | "interrupted";
-export type StepState = "pending" | "running" | "succeeded" | "failed" | "skipped";
-
-export interface JobStep {
-  idx: number;
-  name: string;
-  state: StepState;
-  message: string | null;
-  startedAt: string | null;
-  finishedAt: string | null;
-}
-
-export interface Job {
-  id: number;
-  kind: string;
-  state: JobState;
-  createdAt: string;
-  updatedAt: string;
-  message: string | null;
-  steps: JobStep[];
-}
-
 export interface StateStoreOptions {
   /** Defaults to the installed tree's migrations/ (see findMigrationsDir). */
   migrationsDir?: string;
@@ -71,6 +54,12 @@ export interface StateStoreOptions {
    * caller that catches errors (a component's start, a request) cannot hide it.
    */
   onFailure?: (err: StateStoreFailure) => void;
+  /**
+   * Makes the file and its directory with safe modes before SQLite opens it (the daemon passes the host
+   * adapter's prepareStateFile, daemon/host/state-files.ts). Without it SQLite creates the file in an
+   * existing directory with the process's umask. Its error becomes a StateError naming the file.
+   */
+  prepareFile?: (file: string) => void;
 }
 
 const DEFAULT_EVENT_CAP = 10_000;
@@ -107,34 +96,6 @@ interface StepRow {
   message: string | null;
   started_at: string | null;
   finished_at: string | null;
-}
-
-/** What the node's datapath should be; a restarted daemon converges to it. */
-export type DesiredDatapath = "up" | "down";
-
-/** A TAP the daemon created (so teardown removes only ours). */
-export interface TapRecord {
-  name: string;
-  backend: "gnmi" | "kernel";
-  createdAt: string;
-  /** Written ahead: "creating" before the TAP (or port) is made, "created" once it is. */
-  state: "creating" | "created";
-  /** Kernel backend: the kernel generation it was made in (boot and datapath namespace); else null. */
-  generation: string | null;
-  /** Its MAC in the datapath namespace, once seen there (finds it again after a move and rename). */
-  mac: string | null;
-  /** Where it was last seen: available, in-use, lost, host; null before the first look. */
-  placement: string | null;
-  /** The named namespace holding it when in use, if known. */
-  netns: string | null;
-}
-
-/** What the pool last saw of one TAP (StateStore.saveTapPlacement). */
-export interface TapPlacement {
-  name: string;
-  mac: string | null;
-  placement: string;
-  netns: string | null;
 }
 
 interface StepProcessRow {
@@ -315,12 +276,7 @@ export class StateStore {
       throw new StateError(errMsg(err), { cause: err });
     }
     try {
-      if (mkdirSync(dirname(file), { recursive: true, mode: 0o700 }) !== undefined)
-        chmodSync(dirname(file), 0o700);
-      // Created 0600 before SQLite sees it (no window with a umask-derived mode). Never truncates. SQLite
-      // gives its -wal/-shm files the main file's mode; fix leftovers from a looser past too.
-      closeSync(openSync(file, constants.O_RDWR | constants.O_CREAT, 0o600));
-      for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
+      opts.prepareFile?.(file);
     } catch (err) {
       throw new StateError(`cannot create state database ${file}: ${errMsg(err)}`, { cause: err });
     }

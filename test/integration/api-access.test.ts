@@ -23,8 +23,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { bearerMatches } from "../../api/plugins/access";
-import { checkFiles, daemonFileRules } from "../../daemon/security/files";
-import { ensureToken, TokenError } from "../../daemon/security/token";
+import { checkFiles, daemonFileRules } from "../../daemon/host/file-modes";
+import { ensureToken, TokenError } from "../../daemon/host/token-file";
 import { benchCoreConfig, type DaemonProcess, daemonFixture, type HttpAnswer } from "../helpers/daemon";
 
 type Fixture = Awaited<ReturnType<typeof daemonFixture>>;

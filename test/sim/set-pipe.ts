@@ -3,7 +3,7 @@
  * which cannot run here, for the simulator: it becomes the primary client for the device over
  * P4Runtime (StreamChannel arbitration) and pushes the device config with
  * SetForwardingPipelineConfig, as the real tool does. The real tool converts p4Info.txt (protobuf
- * text format) into a binary P4Info; nothing here parses text format (DESIGN.md §4), so this
+ * text format) into a binary P4Info; nothing here parses text format (docs/architecture.md#p4runtime), so this
  * stand-in checks the file is readable and sends the device config without P4Info, which the
  * simulator accepts. Exit 0 on success, 1 with the error on stderr.
  *

@@ -19,6 +19,7 @@ import { after, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import pino from "pino";
 import { Engine } from "../../daemon/engine/engine";
+import { prepareStateFile } from "../../daemon/host/state-files";
 import { findMigrationsDir, loadMigrations } from "../../daemon/state/migrate";
 import { StateError, StateStore } from "../../daemon/state/store";
 import { Part } from "../helpers/part";
@@ -88,7 +89,7 @@ describe("opening", () => {
   test("a fresh open makes a 0700 directory and a 0600 file at the newest schema version", () => {
     const dir = join(scratch(), "nested", "state");
     const file = join(dir, "state.db");
-    const store = StateStore.open(file);
+    const store = StateStore.open(file, { prepareFile: prepareStateFile });
     try {
       assert.equal(mode(dir), 0o700);
       assert.equal(mode(file), 0o600);
@@ -112,7 +113,7 @@ describe("opening", () => {
   test("an existing file with a loose mode is tightened to 0600", () => {
     const file = join(scratch(), "state.db");
     writeFileSync(file, "", { mode: 0o644 });
-    StateStore.open(file).close();
+    StateStore.open(file, { prepareFile: prepareStateFile }).close();
     assert.equal(mode(file), 0o600);
   });
 
