@@ -22,10 +22,12 @@ import pino, { type Logger } from "pino";
 import { serveUnixSocket } from "../api/plugins/socket";
 import { buildServer } from "../api/server";
 import { buildComponents } from "./components";
+import { HealAfterRestart } from "./components/heal-after-restart";
 import { ConfigError, loadConfig } from "./config/load";
 import type { Config } from "./config/types";
 import { Engine } from "./engine/engine";
 import { chassisRoomProblem } from "./host/chassis-config";
+import { ExternalTools } from "./host/external-tools";
 import { InstanceLock, InstanceLockError } from "./host/instance-lock";
 import { setChildLogLimits } from "./host/log-follower";
 import { deleteNetns, ensureNetns, netnsPath } from "./host/netns";
@@ -195,12 +197,25 @@ export class Daemon {
 
     // Built, nothing started: constructors do not touch the host.
     const preflight = new Preflight(cfg);
+    // After a target restart: count the generation, name the pods that lost TAPs (and maybe recreate them).
+    const heal = new HealAfterRestart({
+      store,
+      kube: cfg.kubernetes,
+      tools: new ExternalTools({
+        path: cfg.kubernetes.toolPath,
+        env: scrubChildEnv(process.env),
+        timeoutMs: cfg.kubernetes.commandTimeoutSec * 1000,
+      }),
+      emit: (kind, message) => this.engine?.addEvent("taps", kind, message),
+      log: log.child({ part: "heal" }),
+    });
     const { components, taps } = buildComponents({
       cfg,
       store,
       log,
       childEnv: scrubChildEnv(process.env),
       preflight,
+      onPortsDied: (podTaps) => heal.portsDied(podTaps),
     });
     const engine = new Engine({
       components,
@@ -257,6 +272,7 @@ export class Daemon {
     this.checkpoint();
 
     this.startDatapath(cfg, engine, store.desiredDatapath() === "down");
+    heal.resumePending();
     // A job a crash (or a stop) cut short resumes at its first unfinished step.
     jobs.resumeInterrupted().catch((err: unknown) => this.fail("job resume failed", err));
     return null;

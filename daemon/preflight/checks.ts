@@ -11,6 +11,7 @@ import { isDirectory, isExecutable } from "../host/hostfs";
 import { isAlive } from "../host/proc";
 import { chassisConfig } from "./checks/chassis-config";
 import { hugepagesBoot } from "./checks/hugepages-boot";
+import { imagesCheck } from "./checks/images";
 import { fileChange } from "./file-change";
 import { hugepagesExpected, hugepagesMissing, hugepagesPlan, hugepagesState } from "./hugepages";
 import type { Check, CheckContext, Planned } from "./types";
@@ -627,4 +628,5 @@ export const CHECKS: readonly Check[] = [
   artifacts,
   chassisConfig,
   hugepagesBoot,
+  imagesCheck,
 ];

@@ -155,6 +155,11 @@ const DEFAULTS: Config = {
     toolPath: null,
     commandTimeoutSec: 300,
     readyTimeoutSec: 600,
+    kubeadmInitArgs: [],
+    kubeconfigUser: "root",
+    nodeName: null,
+    deploy: null,
+    healAfterTargetRestart: "report",
   },
 };
 
