@@ -13,6 +13,9 @@ have unshare || need+=(util-linux)
 have mount || need+=(mount)
 # The containerd preflight tests fix the distribution's own `containerd config default` output.
 have containerd || need+=(containerd)
+# The init and reset tests render upstream's deploy/ with kubectl's own kustomize (no cluster needed);
+# a machine that has a kubectl (Google's) keeps it, else Debian's.
+have kubectl || need+=(kubernetes-client)
 # The system tests boot a real systemd in a container (test/system): a Debian rootfs and nspawn.
 have mmdebstrap || need+=(mmdebstrap)
 have systemd-nspawn || need+=(systemd-container)
