@@ -199,12 +199,13 @@ describe("preflight checks against fake roots", () => {
         "artifacts",
         "chassis-config",
         "hugepages-boot",
+        "images",
       ],
     );
     for (const r of rs) {
       const want = ["hugepages", "hugepages-boot"].includes(r.id)
         ? "warn"
-        : r.id === "artifacts"
+        : ["artifacts", "images"].includes(r.id)
           ? "skip"
           : "pass";
       assert.equal(r.status, want, `${r.id}: ${r.observed}`);
@@ -555,7 +556,7 @@ describe("preflight API", () => {
     await app.ready();
     try {
       const g = await request(app.server).get("/v1/preflight").expect(200);
-      assert.equal(g.body.checks.length, 14);
+      assert.equal(g.body.checks.length, 15);
       assert.equal(byId(g.body.checks, "crictl").status, "fail");
 
       const dry = await request(app.server).post("/v1/preflight/fix?dryRun=true").expect(200);
