@@ -10,8 +10,9 @@
  *   the pipeline again) and those pods, through kubectl with the node's field selector, and says what
  *   it deleted.
  *
- * A generation stays 'pending' until its heal is done: a daemon killed meanwhile finishes it at its
- * next start (the same pods, by name: deleting again what is gone is a no-op), never a second time.
+ * A generation is 'pending' until its heal starts deleting, 'healing' while it deletes, then 'done': a
+ * daemon killed before the deletions does the heal at its next start; one killed during them does
+ * not delete again (never twice per generation) and says so.
  */
 import type { Logger } from "pino";
 import type { KubernetesConfig } from "../config/types";
@@ -68,6 +69,12 @@ export class HealAfterRestart {
   }
 
   private async heal(gen: DatapathGeneration): Promise<void> {
+    if (gen.healState === "healing") {
+      const msg = `datapath generation ${gen.generation}: an earlier daemon stopped while deleting pods for it; not deleted again (at most once per generation)`;
+      this.d.emit("warning", msg);
+      this.d.store.finishHeal(gen.generation, msg);
+      return;
+    }
     const pods = await this.findPods(gen);
     const held = gen.lost.map((l) => {
       const pod = l.netns ? pods.found.get(l.netns) : undefined;
@@ -87,6 +94,7 @@ export class HealAfterRestart {
       return;
     }
     this.d.emit("warning", `${head}${lookup}; recreating them (kubernetes.healAfterTargetRestart: recreate)`);
+    this.d.store.startHeal(gen.generation);
     const node = this.d.kube.nodeName ?? defaultNodeName();
     const targets = held.flatMap((h) => (h.pod ? [h.pod] : []));
     const done: string[] = [];

@@ -167,7 +167,7 @@ export interface DatapathGeneration {
   generation: number;
   startedAt: string;
   lost: { tap: string; netns: string | null }[];
-  healState: "none" | "pending" | "done";
+  healState: "none" | "pending" | "healing" | "done";
   healMessage: string | null;
 }
 
@@ -189,7 +189,10 @@ function prepareGenerationQueries(db: Database.Database) {
       "SELECT * FROM datapath_generations ORDER BY generation DESC LIMIT 1",
     ),
     pending: db.prepare<[], GenerationRow>(
-      "SELECT * FROM datapath_generations WHERE heal_state = 'pending' ORDER BY generation",
+      "SELECT * FROM datapath_generations WHERE heal_state IN ('pending', 'healing') ORDER BY generation",
+    ),
+    healing: db.prepare<[number]>(
+      "UPDATE datapath_generations SET heal_state = 'healing' WHERE generation = ?",
     ),
     done: db.prepare<[string, number]>(
       "UPDATE datapath_generations SET heal_state = 'done', heal_message = ? WHERE generation = ?",
@@ -633,8 +636,14 @@ export class StateStore {
     return r ? toGeneration(r) : null;
   }
 
+  /** Generations whose heal has not ended: 'pending' (not started) or 'healing' (cut short). */
   pendingHeals(): DatapathGeneration[] {
     return this.genQueries().pending.all().map(toGeneration);
+  }
+
+  /** The heal of `generation` starts deleting pods: a daemon killed from now on does not do it again. */
+  startHeal(generation: number): void {
+    this.genQueries().healing.run(generation);
   }
 
   finishHeal(generation: number, message: string): void {

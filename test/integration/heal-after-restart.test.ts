@@ -6,7 +6,7 @@
  * stand-in kubectl records what it is asked to delete. The simulator is killed: every TAP dies with it.
  */
 import assert from "node:assert/strict";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import Database from "better-sqlite3";
@@ -20,7 +20,13 @@ const NODE = "node-a";
 const fixtures: Awaited<ReturnType<typeof daemonFixture>>[] = [];
 const agents: CniAgent[] = [];
 const scratches: string[] = [];
+const sleepers: number[] = [];
 after(async () => {
+  for (const pid of sleepers) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {}
+  }
   for (const a of agents) a.cleanup();
   for (const f of fixtures) await f.cleanup();
   for (const s of scratches) rmSync(s, { recursive: true, force: true });
@@ -85,7 +91,7 @@ function generations(stateDb: string): { generation: number; heal_state: string;
 }
 
 describe("heal after a target restart", () => {
-  test("report names the lost TAPs and their pods; recreate deletes exactly the manager pod and those pods, once per generation", async () => {
+  test("report names the lost TAPs and their pods; recreate deletes exactly the manager pod and those pods, once per generation, also across a kill mid-deletion", async () => {
     const dir = scratchDir("offloadd-heal-");
     scratches.push(dir);
     const tools = new StandIns(dir);
@@ -205,6 +211,39 @@ describe("heal after a target restart", () => {
       ],
     );
     assert.ok((await events(d)).every((e) => !e.message.includes("datapath generation 3")));
+
+    // Killed while deleting (kubectl hangs): the next daemon does not delete again, and says so.
+    const hangs = join(dir, "kubectl-hangs");
+    const kubectlPid = join(dir, "kubectl.pid");
+    tools.add("kubectl", `if [ -e '${hangs}' ]; then echo $$ > '${kubectlPid}'; exec /bin/sleep 300; fi`);
+    writeFileSync(hangs, "");
+    const web3 = await cni.addPod("P4TAP_4");
+    runtimeHas(dir, [{ id: "fff666", name: "web-3", namespace: "default", netns: web3.netns }]);
+    await d.http("GET", "/v1/taps");
+    tools.clearCalls();
+    await restartTarget(d);
+    await d.until<NodeStatus>("/v1/status", () => existsSync(kubectlPid), 30_000);
+    sleepers.push(Number(readFileSync(kubectlPid, "utf8")));
+    d.proc.kill("SIGKILL");
+    await d.exited;
+    rmSync(hangs);
+    tools.clearCalls();
+    d = f.start();
+    const closed = await d.until<{ events: NodeEvent[] }>(
+      "/v1/events?limit=1000",
+      (b) => b.events?.some((e) => e.message.startsWith("datapath generation 3: an earlier daemon")) ?? false,
+      60_000,
+    );
+    assert.match(
+      closed.events.find((e) => e.message.startsWith("datapath generation 3"))?.message ?? "",
+      /stopped while deleting pods for it; not deleted again \(at most once per generation\)/,
+    );
+    assert.deepEqual(
+      tools.calls().filter((c) => c.startsWith("kubectl")),
+      [],
+      "no second deletion",
+    );
+    assert.equal(generations(stateDb).at(-1)?.heal_state, "done");
     await d.stop();
   });
 });
