@@ -124,6 +124,16 @@ export function buildProgram(): Command {
       ),
     );
 
+  command(
+    "init",
+    "make this node a cluster's control plane (the init job: preflight, datapath, containerd, kubeadm init, kubeconfig, untaint, deploy) and follow its steps (exit 4 if one fails)",
+  )
+    .option("--no-wait", "print the started job and return without following it")
+    .option("--json", "print the job (at its end) as JSON; progress goes to stderr")
+    .action(
+      run((ctx, o: { wait: boolean; json?: boolean }) => jobs.init(ctx, { json: !!o.json, noWait: !o.wait })),
+    );
+
   command("reset", "tear the node down (the reset job) and follow its steps (exit 4 if one fails)")
     .option("--yes", "confirm: reset runs kubeadm reset -f, removes Kubernetes state and the datapath")
     .option("--no-wait", "print the started job and return without following it")

@@ -21,10 +21,12 @@ import pino, { type Logger } from "pino";
 import { serveUnixSocket } from "../api/plugins/socket";
 import { buildServer } from "../api/server";
 import { buildComponents } from "./components";
+import { HealAfterRestart } from "./components/heal-after-restart";
 import { ConfigError, loadConfig } from "./config/load";
 import type { Config } from "./config/types";
 import { Engine } from "./engine/engine";
 import { chassisRoomProblem } from "./host/chassis-config";
+import { ExternalTools } from "./host/external-tools";
 import { checkFiles, daemonFileRules } from "./host/file-modes";
 import { InstanceLock, InstanceLockError } from "./host/instance-lock";
 import { setChildLogLimits } from "./host/log-follower";
@@ -134,12 +136,14 @@ export class Daemon {
     const opened = this.openState(cfg);
     if (typeof opened === "number") return opened;
     this.checkpoint();
-    const { engine, jobs } = await this.buildParts(cfg, opened.store, opened.token);
+    const { engine, jobs, heal } = await this.buildParts(cfg, opened.store, opened.token);
     this.checkpoint();
     const notServing = await this.serveApi(cfg);
     if (notServing !== null) return notServing;
     this.checkpoint();
     this.startDatapath(cfg, engine, opened.store.desiredDatapath() === "down");
+    // A heal a crash cut short (a generation still pending) goes on.
+    heal.resumePending();
     // A job a crash (or a stop) cut short resumes at its first unfinished step.
     jobs.resumeInterrupted().catch((err: unknown) => this.fail("job resume failed", err));
     return null;
@@ -229,15 +233,28 @@ export class Daemon {
     cfg: Config,
     store: StateStore,
     token: string,
-  ): Promise<{ engine: Engine; jobs: ReturnType<typeof createJobRunner> }> {
+  ): Promise<{ engine: Engine; jobs: ReturnType<typeof createJobRunner>; heal: HealAfterRestart }> {
     const log = this.log as Logger;
     const preflight = new Preflight(cfg);
+    // After a target restart: count the generation, name the pods that lost TAPs (and maybe recreate them).
+    const heal = new HealAfterRestart({
+      store,
+      kube: cfg.kubernetes,
+      tools: new ExternalTools({
+        path: cfg.kubernetes.toolPath,
+        env: scrubChildEnv(process.env),
+        timeoutMs: cfg.kubernetes.commandTimeoutSec * 1000,
+      }),
+      emit: (kind, message) => this.engine?.addEvent("taps", kind, message),
+      log: log.child({ part: "heal" }),
+    });
     const { components, taps } = buildComponents({
       cfg,
       store,
       log,
       childEnv: scrubChildEnv(process.env),
       preflight,
+      onPortsDied: (podTaps) => heal.portsDied(podTaps),
     });
     const engine = new Engine({
       components,
@@ -264,7 +281,7 @@ export class Daemon {
       access: { token, port: cfg.api.port, host: cfg.api.host, rateLimit: cfg.api.rateLimit },
       openapiFile: join(projectRoot(), "openapi/openapi.json"),
     });
-    return { engine, jobs };
+    return { engine, jobs, heal };
   }
 
   /**

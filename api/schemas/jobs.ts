@@ -16,7 +16,7 @@ export const JobSchema = {
     id: { type: "integer", minimum: 1 },
     kind: {
       type: "string",
-      description: `reset, or hook:NAME for a kubeadm hook (${HOOK_NAMES.map((h) => `hook:${h}`).join(", ")}).`,
+      description: `init, reset, or hook:NAME for a kubeadm hook (${HOOK_NAMES.map((h) => `hook:${h}`).join(", ")}).`,
     },
     state: {
       type: "string",

@@ -27,6 +27,11 @@ export async function reset(ctx: Context, o: JobOptions): Promise<ExitCode> {
   return watch(ctx, body, o);
 }
 
+export async function init(ctx: Context, o: JobOptions): Promise<ExitCode> {
+  const { body } = await ctx.client.send<Job>("POST", "/v1/init");
+  return watch(ctx, body, o);
+}
+
 /** `jobs`: the newest jobs, newest first. */
 export async function list(ctx: Context, json: boolean): Promise<ExitCode> {
   const { body } = await ctx.client.get<JobList>("/v1/jobs");

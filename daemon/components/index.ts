@@ -27,6 +27,8 @@ export function buildComponents(opts: {
   log: Logger;
   childEnv: NodeJS.ProcessEnv;
   preflight: PreflightApi;
+  /** The pool found its ports dead (a target restart): see heal-after-restart.ts. */
+  onPortsDied?: (podTaps: { tap: string; netns: string | null }[]) => void;
 }): { components: Component[]; taps: TapPool } {
   const { cfg, store, log } = opts;
   const netns = cfg.datapath.netns;
@@ -107,6 +109,7 @@ export function buildComponents(opts: {
     dependsOn: [t.backend === "kernel" ? "preflight" : gnmiServer],
     log,
     lowWatermark: t.lowWatermark,
+    ...(opts.onPortsDied ? { onPortsDied: opts.onPortsDied } : {}),
   });
   components.push(taps, new HostInterfaceComponent(cfg, ["taps"]));
   if (cfg.arpProxy.mode === "kernel") components.push(new KernelArpProxyComponent(cfg, ["host-if"]));

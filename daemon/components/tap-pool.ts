@@ -24,6 +24,11 @@ export interface TapPoolOptions {
   log: Logger;
   /** An event when fewer pool TAPs than this are available (0: never). */
   lowWatermark?: number;
+  /**
+   * The ports the pool had made died (a target restart: a new datapath generation), called before the
+   * pool is made again, with the TAPs pods held (and the netns they were last seen in).
+   */
+  onPortsDied?: (podTaps: { tap: string; netns: string | null }[]) => void;
 }
 
 /**
@@ -137,6 +142,13 @@ export class TapPool implements Component {
       return p === "in-use" || p === "lost";
     });
     const missing = names.filter((n) => !made.has(n));
+    if (died.length > 0) {
+      const netnsOf = (n: string) => {
+        const r = records.get(n);
+        return r?.placement === "in-use" ? r.netns : null;
+      };
+      this.opts.onPortsDied?.(podsLost.map((tap) => ({ tap, netns: netnsOf(tap) })));
+    }
     if (missing.length > 0) await this.create(b.kind === "gnmi" ? names : missing);
     if (died.length > 0) {
       this.signals?.note(

@@ -91,6 +91,7 @@ export const CHECK_IDS = [
   "artifacts",
   "chassis-config",
   "hugepages-boot",
+  "images",
 ] as const;
 
 const binary = (name: string) => path(`the ${name} binary (default: derived from ovs.install)`);
@@ -513,6 +514,74 @@ export const configSchema = {
           default: true,
           description:
             "true or false: Calico peers over BGP (the firewall check then also wants tcp 179 open)",
+        },
+        kubeadmInitArgs: {
+          type: "array",
+          items: { type: "string", minLength: 1, description: "one argument" },
+          default: [],
+          description:
+            "a list of arguments `k8s-offloadctl init` passes to `kubeadm init` after --pod-network-cidr and --service-cidr",
+        },
+        kubeconfigUser: {
+          type: ["string", "null"],
+          pattern: "^[a-z_][a-z0-9_.-]{0,31}\\$?$",
+          default: "root",
+          description:
+            "null (none) or the user (in /etc/passwd) whose ~/.kube/config init writes from /etc/kubernetes/admin.conf",
+        },
+        nodeName: {
+          type: ["string", "null"],
+          pattern: "^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$",
+          default: null,
+          description:
+            "null (the host name, lower-cased, as kubeadm names the node) or the node's name: lower-case letters, digits, '.' and '-'",
+        },
+        deploy: {
+          type: ["object", "null"],
+          additionalProperties: false,
+          required: ["source"],
+          default: null,
+          description:
+            "null (nothing deployed) or an object with source (the k8s-infra-offload checkout or its deploy/ directory) and the images",
+          properties: {
+            source: {
+              type: "string",
+              pattern: "^/",
+              description: "the absolute path of the k8s-infra-offload checkout or of its deploy/ directory",
+            },
+            infraAgentImage: {
+              type: "string",
+              pattern: "^[A-Za-z0-9][A-Za-z0-9._/:@-]*$",
+              default: "localhost:5000/infraagent:latest",
+              description: "an image reference such as localhost:5000/infraagent:latest",
+            },
+            infraManagerImage: {
+              type: "string",
+              pattern: "^[A-Za-z0-9][A-Za-z0-9._/:@-]*$",
+              default: "localhost:5000/inframanager:latest",
+              description: "an image reference such as localhost:5000/inframanager:latest",
+            },
+            calico: {
+              type: "boolean",
+              default: true,
+              description:
+                "true or false: also deploy Calico and the FelixConfiguration (make deploy-calico)",
+            },
+            crdTimeoutSec: {
+              type: "integer",
+              minimum: 1,
+              maximum: 3600,
+              default: 120,
+              description: "an integer from 1 to 3600: seconds to wait for Calico's CRDs to be established",
+            },
+          },
+        },
+        healAfterTargetRestart: {
+          type: "string",
+          enum: ["report", "recreate"],
+          default: "report",
+          description:
+            "report (an event names the TAPs pods lost and the pods) or recreate (also delete this node's infra manager pod and those pods)",
         },
       },
     },

@@ -83,6 +83,28 @@ export interface KubernetesConfig {
   readyTimeoutSec: number;
   /** Calico peers over BGP: the firewall check also wants tcp 179 open. */
   calicoBgp: boolean;
+  /** Arguments `k8s-offloadctl init` adds to `kubeadm init` after the two CIDRs. */
+  kubeadmInitArgs: string[];
+  /** The user whose ~/.kube/config init writes (the guide's three commands); null: none. */
+  kubeconfigUser: string | null;
+  /** This node's name in the cluster (field selectors); null: the host name, lower-cased, as kubeadm does. */
+  nodeName: string | null;
+  /** The infra components as upstream's `make deploy` and `make deploy-calico` do; null: not deployed. */
+  deploy: DeployConfig | null;
+  /** After a target restart took pods' TAPs: report them, or also delete the infra manager pod and those pods. */
+  healAfterTargetRestart: "report" | "recreate";
+}
+
+/** kubernetes.deploy: the k8s-infra-offload checkout and the images pushed from it. */
+export interface DeployConfig {
+  /** The checkout, or its deploy/ directory (kustomization.yaml, calico-with-grpc.yaml, felix-configuration.yaml). */
+  source: string;
+  infraAgentImage: string;
+  infraManagerImage: string;
+  /** Also `make deploy-calico`: Calico's manifest, its CRDs established, then the FelixConfiguration. */
+  calico: boolean;
+  /** How long `kubectl wait --for condition=established` waits for Calico's CRDs. */
+  crdTimeoutSec: number;
 }
 
 export interface ArtifactPinConfig {

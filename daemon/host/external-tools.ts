@@ -34,7 +34,7 @@ export interface ExternalToolsOptions {
    */
   exec?: (
     argv: readonly string[],
-    opts: { timeoutMs: number; env: NodeJS.ProcessEnv },
+    opts: { timeoutMs: number; env: NodeJS.ProcessEnv; input?: string },
   ) => Promise<CommandResult>;
 }
 
@@ -63,18 +63,25 @@ export class ExternalTools {
     return null;
   }
 
-  /** Runs the tool; resolves whatever its exit code. Rejects ToolNotFoundError when it is missing. */
-  async run(tool: ExternalTool, args: readonly string[]): Promise<ToolRun> {
+  /**
+   * Runs the tool (with `input` on its stdin, else none); resolves whatever its exit code. Rejects
+   * ToolNotFoundError when it is missing.
+   */
+  async run(tool: ExternalTool, args: readonly string[], input?: string): Promise<ToolRun> {
     const file = this.find(tool);
     if (!file) throw new ToolNotFoundError(tool, this.dirs);
     const exec = this.opts.exec ?? runCommand;
-    const r = await exec([file, ...args], { timeoutMs: this.opts.timeoutMs, env: this.env });
+    const r = await exec([file, ...args], {
+      timeoutMs: this.opts.timeoutMs,
+      env: this.env,
+      ...(input === undefined ? {} : { input }),
+    });
     return { ...r, argv: [tool, ...args] };
   }
 
   /** Runs the tool and resolves its stdout; rejects with the failure in one line when it exits non-zero. */
-  async must(tool: ExternalTool, args: readonly string[]): Promise<string> {
-    const r = await this.run(tool, args);
+  async must(tool: ExternalTool, args: readonly string[], input?: string): Promise<string> {
+    const r = await this.run(tool, args, input);
     if (r.code !== 0) throw new Error(describeFailure(r.argv, r));
     return r.stdout;
   }

@@ -132,7 +132,10 @@ export class StepProcesses {
    * rejects only when the program cannot be started or the daemon is stopping. After `timeoutMs` the
    * process is ended with the stop ladder.
    */
-  run(argv: readonly string[], opts: { timeoutMs: number; env: NodeJS.ProcessEnv }): Promise<CommandResult> {
+  run(
+    argv: readonly string[],
+    opts: { timeoutMs: number; env: NodeJS.ProcessEnv; input?: string },
+  ): Promise<CommandResult> {
     const [file, ...args] = argv;
     if (!file) return Promise.reject(new Error("empty command"));
     if (this.stopping) return Promise.reject(new Error(`not starting ${file}: the daemon is stopping`));
@@ -150,7 +153,7 @@ export class StepProcesses {
     try {
       child = spawn(file, args, {
         detached: true,
-        stdio: ["ignore", "pipe", "pipe"],
+        stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
         env: { ...opts.env, [STEP_MARKER_ENV]: marker },
       });
     } catch (err) {
@@ -166,6 +169,9 @@ export class StepProcesses {
         size += b.length;
         into.push(b);
       };
+      // A tool that exits without reading all of its input (EPIPE) fails by its exit code, not here.
+      child.stdin?.on("error", () => undefined);
+      child.stdin?.end(opts.input);
       child.stdout?.on("data", collect(out));
       child.stderr?.on("data", collect(errOut));
       let live: Live | null = null;

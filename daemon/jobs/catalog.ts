@@ -1,10 +1,14 @@
 /**
  * The node's jobs and their steps, in the guide's order:
  *
- *   reset           undeploy-manifest F (each, last applied first), kubeadm-reset, then post-reset's steps
+ *   init            preflight, datapath-up, start-containerd, wait-ready, kubeadm-init, admin-kubeconfig,
+ *                   untaint-control-plane, the deploy (images, deploy-infra, deploy-calico,
+ *                   wait-calico-crds, apply-felix-configuration), apply-manifest F (each)
+ *   reset           undeploy-felix-configuration, undeploy-calico, undeploy-infra (with kubernetes.deploy),
+ *                   undeploy-manifest F (each, last applied first), kubeadm-reset, then post-reset's steps
  *   hook:pre-init   preflight, datapath-up, start-containerd, wait-ready   (reset stopped containerd)
  *   hook:post-init  untaint-control-plane, apply-manifest F (each configured manifest, in order)
- *   hook:pre-reset  undeploy-manifest F (each)                         (what reset does before kubeadm reset)
+ *   hook:pre-reset  the undeploy steps and undeploy-manifest F (each) (what reset does before kubeadm reset)
  *   hook:post-reset remove-directories, remove-pods, stop-services, datapath-down   (what it does after)
  *
  * A step is found by its stored name, so a job resumed by a later daemon runs the same steps, with
@@ -12,7 +16,8 @@
  */
 import type { KubernetesConfig } from "../config/types";
 import type { DatapathSteps } from "./datapath-steps";
-import { HOOK_NAMES, hookKind, RESET_KIND } from "./kinds";
+import type { DeploySteps } from "./deploy-steps";
+import { HOOK_NAMES, hookKind, INIT_KIND, RESET_KIND } from "./kinds";
 import type { KubeSteps } from "./kube-steps";
 import { APPLY_STEP, manifestsToUndeploy, UNDEPLOY_STEP } from "./manifests";
 import { type JobCatalog, Skip, type StepRun } from "./runner";
@@ -23,6 +28,7 @@ export interface NodeJobsDeps {
   kube: KubernetesConfig;
   k8s: KubeSteps;
   datapath: DatapathSteps;
+  deploy: DeploySteps;
   /** Names of every succeeded step in the job history, oldest first: what post-init applied. */
   succeededSteps: () => string[];
 }
@@ -33,7 +39,10 @@ export class NodeJobs implements JobCatalog {
   constructor(private readonly d: NodeJobsDeps) {
     const { k8s, datapath } = d;
     this.fixed = {
+      ...d.deploy.steps(),
       "start-containerd": () => k8s.startContainerd(),
+      "kubeadm-init": () => k8s.kubeadmInit(),
+      "admin-kubeconfig": () => k8s.adminKubeconfig(),
       "kubeadm-reset": () => k8s.kubeadmReset(),
       "remove-directories": () => k8s.removeDirs(),
       "remove-pods": () => k8s.removePods(),
@@ -49,22 +58,29 @@ export class NodeJobs implements JobCatalog {
   }
 
   has(kind: string): boolean {
-    return kind === RESET_KIND || HOOK_NAMES.some((h) => hookKind(h) === kind);
+    return kind === RESET_KIND || kind === INIT_KIND || HOOK_NAMES.some((h) => hookKind(h) === kind);
   }
 
   plan(kind: string): string[] {
     switch (kind) {
       case RESET_KIND:
         return [...this.undeploySteps(), "kubeadm-reset", ...POST_RESET];
+      case INIT_KIND:
+        return [
+          "preflight",
+          "datapath-up",
+          "start-containerd",
+          "wait-ready",
+          "kubeadm-init",
+          "admin-kubeconfig",
+          "untaint-control-plane",
+          ...this.d.deploy.planDeploy(),
+          ...this.applySteps(),
+        ];
       case hookKind("pre-init"):
         return ["preflight", "datapath-up", "start-containerd", "wait-ready"];
-      case hookKind("post-init"): {
-        const m = this.d.kube.manifests;
-        return [
-          "untaint-control-plane",
-          ...(m.length > 0 ? m.map((f) => APPLY_STEP + f) : ["apply-manifests"]),
-        ];
-      }
+      case hookKind("post-init"):
+        return ["untaint-control-plane", ...this.applySteps()];
       case hookKind("pre-reset"):
         return this.undeploySteps();
       case hookKind("post-reset"):
@@ -82,9 +98,19 @@ export class NodeJobs implements JobCatalog {
     return null;
   }
 
-  /** Captured now: what was applied and is still deployed, else the configured manifests. */
+  private applySteps(): string[] {
+    const m = this.d.kube.manifests;
+    return m.length > 0 ? m.map((f) => APPLY_STEP + f) : ["apply-manifests"];
+  }
+
+  /**
+   * Captured now: the infra deploy in reverse (with kubernetes.deploy), then what was applied and is
+   * still deployed, else the configured manifests.
+   */
   private undeploySteps(): string[] {
     const list = manifestsToUndeploy(this.d.succeededSteps(), this.d.kube.manifests);
-    return list.length > 0 ? list.map((f) => UNDEPLOY_STEP + f) : ["undeploy-manifests"];
+    const infra = this.d.deploy.planUndeploy();
+    if (list.length === 0 && infra.length > 0) return infra;
+    return [...infra, ...(list.length > 0 ? list.map((f) => UNDEPLOY_STEP + f) : ["undeploy-manifests"])];
   }
 }

@@ -8,6 +8,7 @@ import type { PreflightApi } from "../preflight";
 import type { StateStore } from "../state/store";
 import { NodeJobs } from "./catalog";
 import { DatapathSteps } from "./datapath-steps";
+import { DeploySteps } from "./deploy-steps";
 import { KubeSteps } from "./kube-steps";
 import { JobRunner } from "./runner";
 
@@ -40,7 +41,13 @@ export function createJobRunner(opts: {
   });
   const catalog = new NodeJobs({
     kube,
-    k8s: new KubeSteps({ kube, hostRoot: cfg.host.root, tools }),
+    k8s: new KubeSteps({
+      kube,
+      hostRoot: cfg.host.root,
+      tools,
+      cidrs: { pod: cfg.host.podCIDR, service: cfg.host.serviceCIDR },
+    }),
+    deploy: new DeploySteps({ kube, hostRoot: cfg.host.root, tools, env: opts.env }),
     datapath: new DatapathSteps({
       engine,
       preflight: opts.preflight,

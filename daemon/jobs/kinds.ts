@@ -4,4 +4,5 @@ export const HOOK_NAMES = ["pre-init", "post-init", "pre-reset", "post-reset"] a
 export type HookName = (typeof HOOK_NAMES)[number];
 
 export const RESET_KIND = "reset";
+export const INIT_KIND = "init";
 export const hookKind = (name: HookName): string => `hook:${name}`;

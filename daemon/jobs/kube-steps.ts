@@ -5,6 +5,7 @@
  */
 import { join } from "node:path";
 import type { KubernetesConfig } from "../config/types";
+import { ADMIN_CONF, AdminKubeconfig } from "../host/admin-kubeconfig";
 import { describeFailure } from "../host/command";
 import type { ExternalTools } from "../host/external-tools";
 import { daemonHome, removeHostDirs } from "../host/host-dirs";
@@ -26,6 +27,8 @@ const POD_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 export interface KubeStepsDeps {
   kube: KubernetesConfig;
+  /** host.podCIDR and host.serviceCIDR: what `kubeadm init` is given. */
+  cidrs?: { pod: string; service: string };
   /** host.root: the directories are removed below it. */
   hostRoot: string;
   tools: ExternalTools;
@@ -62,6 +65,38 @@ export class KubeSteps {
   async startContainerd(): Promise<StepOutcome> {
     await this.d.tools.must("systemctl", ["enable", "--now", "containerd"]);
     return "containerd enabled and started (systemctl enable --now containerd)";
+  }
+
+  /**
+   * `kubeadm init --pod-network-cidr P --service-cidr S ARGS...`, skipped when admin.conf is there (a
+   * cluster was made: kubeadm would refuse the second init). A kubeadm init cut short after it wrote
+   * admin.conf is also taken as done; `k8s-offloadctl reset` starts over.
+   */
+  async kubeadmInit(): Promise<StepOutcome> {
+    if (new AdminKubeconfig(this.d.hostRoot).initDone())
+      return new Skip(`kubeadm init already done: ${ADMIN_CONF} exists`);
+    const c = this.d.cidrs;
+    if (!c) throw new Error("no CIDRs given to kubeadm init");
+    const args = [
+      "init",
+      "--pod-network-cidr",
+      c.pod,
+      "--service-cidr",
+      c.service,
+      ...this.d.kube.kubeadmInitArgs,
+    ];
+    await this.d.tools.must("kubeadm", args);
+    return `kubeadm ${args.join(" ")} done`;
+  }
+
+  /** The guide's mkdir/cp/chown of admin.conf into the configured user's ~/.kube/config. */
+  async adminKubeconfig(): Promise<StepOutcome> {
+    const user = this.d.kube.kubeconfigUser;
+    if (user === null) return new Skip("kubernetes.kubeconfigUser is null: no ~/.kube/config written");
+    const r = new AdminKubeconfig(this.d.hostRoot).copyFor(user);
+    return r.how === "copied"
+      ? `copied ${ADMIN_CONF} to ${r.file} (owner ${r.owner}, mode 0600)`
+      : `${r.file} already has ${ADMIN_CONF}'s content (owner ${r.owner})`;
   }
 
   async kubeadmReset(): Promise<StepOutcome> {

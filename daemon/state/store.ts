@@ -123,6 +123,52 @@ function prepareStepQueries(db: Database.Database) {
   };
 }
 
+/** A datapath generation as recorded (migration 009; daemon/components/heal-after-restart.ts). */
+export interface DatapathGeneration {
+  generation: number;
+  startedAt: string;
+  lost: { tap: string; netns: string | null }[];
+  healState: "none" | "pending" | "healing" | "done";
+  healMessage: string | null;
+}
+
+interface GenerationRow {
+  generation: number;
+  started_at: string;
+  lost: string;
+  heal_state: string;
+  heal_message: string | null;
+}
+
+function prepareGenerationQueries(db: Database.Database) {
+  return {
+    add: db.prepare<[string, string, string]>(
+      `INSERT INTO datapath_generations (generation, started_at, lost, heal_state)
+       VALUES ((SELECT COALESCE(MAX(generation), 0) + 1 FROM datapath_generations), ?, ?, ?)`,
+    ),
+    latest: db.prepare<[], GenerationRow>(
+      "SELECT * FROM datapath_generations ORDER BY generation DESC LIMIT 1",
+    ),
+    pending: db.prepare<[], GenerationRow>(
+      "SELECT * FROM datapath_generations WHERE heal_state IN ('pending', 'healing') ORDER BY generation",
+    ),
+    healing: db.prepare<[number]>(
+      "UPDATE datapath_generations SET heal_state = 'healing' WHERE generation = ?",
+    ),
+    done: db.prepare<[string, number]>(
+      "UPDATE datapath_generations SET heal_state = 'done', heal_message = ? WHERE generation = ?",
+    ),
+  };
+}
+
+const toGeneration = (r: GenerationRow): DatapathGeneration => ({
+  generation: r.generation,
+  startedAt: r.started_at,
+  lost: JSON.parse(r.lost) as DatapathGeneration["lost"],
+  healState: r.heal_state as DatapathGeneration["healState"],
+  healMessage: r.heal_message,
+});
+
 const JOB_COLS = "id, kind, state, created_at, updated_at, message";
 
 function prepare(db: Database.Database) {
@@ -522,6 +568,42 @@ export class StateStore {
     this.tx(() => {
       for (const n of names) this.q.forgetTap.run(n);
     });
+  }
+
+  // ---- datapath generations --------------------------------------------------------------------
+
+  private genQ: ReturnType<typeof prepareGenerationQueries> | null = null;
+  private genQueries(): ReturnType<typeof prepareGenerationQueries> {
+    this.genQ ??= prepareGenerationQueries(this.db);
+    return this.genQ;
+  }
+
+  /** Records a new generation (the last one + 1) with the TAPs pods lost to it; returns it. */
+  addDatapathGeneration(lost: DatapathGeneration["lost"], heal: "none" | "pending"): DatapathGeneration {
+    return this.tx(() => {
+      const q = this.genQueries();
+      q.add.run(now(), JSON.stringify(lost), heal);
+      return toGeneration(q.latest.get() as GenerationRow);
+    });
+  }
+
+  latestDatapathGeneration(): DatapathGeneration | null {
+    const r = this.genQueries().latest.get();
+    return r ? toGeneration(r) : null;
+  }
+
+  /** Generations whose heal has not ended: 'pending' (not started) or 'healing' (cut short). */
+  pendingHeals(): DatapathGeneration[] {
+    return this.genQueries().pending.all().map(toGeneration);
+  }
+
+  /** The heal of `generation` starts deleting pods: a daemon killed from now on does not do it again. */
+  startHeal(generation: number): void {
+    this.genQueries().healing.run(generation);
+  }
+
+  finishHeal(generation: number, message: string): void {
+    this.genQueries().done.run(message, generation);
   }
 
   // ---- maintenance -----------------------------------------------------------------------------

@@ -165,6 +165,7 @@ describe("k8s-offloadctl", () => {
       "post /v1/preflight/fix",
       "post /v1/hooks/{name}",
       "post /v1/reset",
+      "post /v1/init",
       "get /v1/jobs/{id}",
     ];
     for (const op of used) {

@@ -120,6 +120,7 @@ const expectedRoutes = [
   "POST /v1/datapath/down",
   "POST /v1/datapath/up",
   "POST /v1/hooks/{name}",
+  "POST /v1/init",
   "POST /v1/preflight/fix",
   "POST /v1/reset",
   "PUT /v1/taps",

@@ -156,6 +156,11 @@ const DEFAULTS: Config = {
     commandTimeoutSec: 300,
     readyTimeoutSec: 600,
     calicoBgp: true,
+    kubeadmInitArgs: [],
+    kubeconfigUser: "root",
+    nodeName: null,
+    deploy: null,
+    healAfterTargetRestart: "report",
   },
 };
 

@@ -58,6 +58,7 @@ const tables = (file: string) =>
 const ALL_TABLES = [
   "children",
   "components",
+  "datapath_generations",
   "desired",
   "events",
   "job_steps",

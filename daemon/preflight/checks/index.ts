@@ -14,6 +14,7 @@ import { crictl } from "./crictl";
 import { firewall } from "./firewall";
 import { hugepages } from "./hugepages";
 import { hugepagesBoot } from "./hugepages-boot";
+import { imagesCheck } from "./images";
 import { kernel } from "./kernel";
 import { modules } from "./modules";
 import { proxy } from "./proxy";
@@ -38,4 +39,5 @@ export const CHECKS: readonly Check[] = [
   artifacts,
   chassisConfig,
   hugepagesBoot,
+  imagesCheck,
 ];
