@@ -116,13 +116,13 @@ export class TapPool implements Component {
   async start(): Promise<void> {
     const b = this.opts.backend;
     const names = this.names();
-    // The target's read-back (gNMI) goes alongside the listing: neither waits for the other.
-    const said = b.configured(names);
-    said.catch(() => undefined);
-    const links = await listLinks(this.opts.netns);
-    await this.removeStale(links);
+    // gNMI: the target says what is made, and stale TAPs are not ours to remove (they go with the
+    // target): no listing of the namespace here (a process spawn; the look at the end lists it).
+    const said = await b.configured(names);
+    const links = said === null || b.kind === "kernel" ? await listLinks(this.opts.netns) : null;
+    if (links) await this.removeStale(links);
     const records = this.records();
-    const made = await this.madeNow(names, records, links, await said);
+    const made = await this.madeNow(names, records, links, said);
     // Made without a record (a daemon killed between the Set and its record, or a database lost):
     // ours from now on.
     const unrecorded = names.filter((n) => made.has(n) && !records.has(n));

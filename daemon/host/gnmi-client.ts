@@ -177,9 +177,16 @@ export type SetBatch = number | "leaf";
  *   N=32            1861   809    488    519    351    296    316     (ip -batch 48 ms)
  *   N=256           8718   4099   2188   1556   1397   1275   1441    (ip -batch 269 ms)
  *
- * 16 and 32 are within ~15% of each other; 16 keeps one request to half the ports, so a real
- * target that takes tens of ms per DPDK port stays well inside the call deadline (a deadline is
- * recovered by reading back, but costs a round).
+ * Again after the simulator made a request's TAPs in one exchange with its helper (load average
+ * ~7.5 on the 2 cores, medians of 3):
+ *
+ *   ports/request   leaf    1      4      8      16     32     64
+ *   N=32            -      -      105    105    72     63     81      (ip -batch 22 ms)
+ *   N=256           3163   2060   930    589    608    660    452     (ip -batch 101 ms)
+ *
+ * 16 to 64 stay within the noise of each other; 16 keeps one request to half the stock pool, so a
+ * real target that takes tens of ms per DPDK port stays well inside the call deadline (a deadline
+ * is recovered by reading back, but costs a round).
  */
 export const DEFAULT_SET_BATCH: SetBatch = 16;
 
