@@ -1,6 +1,6 @@
 /**
  * `node dist/scripts/code-cache.js BUNDLE [ARGS...]`: runs BUNDLE (an esbuild bundle, e.g.
- * dist/bundle/k8s-offloadd.main.js) with ARGS (`--version`, `--help`: its whole start-up, nothing
+ * dist/bundle/k8s-offloadd.main.js) with ARGS (scripts/bundle.ts WARM_UP: its whole start-up, nothing
  * else) the way its loader does, and as the process exits writes V8's code cache of everything compiled
  * so far to BUNDLE.cache. The loader (scripts/bundle.ts LOADER) hands that cache to V8, which then
  * neither parses the bundle nor compiles its start-up functions again. A cache made by another Node.js

@@ -23,9 +23,10 @@ export interface TapBackend {
   configured(names: readonly string[]): Promise<Set<string> | null>;
   /**
    * Make `names` in order (the first one first: the data plane sends ARP to port 0), calling
-   * hooks.sending before and hooks.done after, so the caller records them ahead of time.
+   * hooks.sending before and hooks.done after, so the caller records them ahead of time. `made`: what
+   * configured() has just answered for them, when the caller asked (a backend need not read it again).
    */
-  create(names: readonly string[], hooks: CreateHooks): Promise<void>;
+  create(names: readonly string[], hooks: CreateHooks, made?: ReadonlySet<string>): Promise<void>;
   /** Remove `names`; a backend that cannot says why. */
   remove(names: readonly string[]): Promise<void>;
   /** True when the kernel shows `link` as made by this backend even without a record (its link group). */
@@ -82,8 +83,8 @@ export class GnmiTapBackend implements TapBackend {
   configured(names: readonly string[]): Promise<Set<string>> {
     return this.reader.addedPorts(names);
   }
-  create(names: readonly string[], hooks: CreateHooks): Promise<void> {
-    return this.client.createPool(names, this.batch, { ...this.port, hooks });
+  create(names: readonly string[], hooks: CreateHooks, made?: ReadonlySet<string>): Promise<void> {
+    return this.client.createPool(names, this.batch, { ...this.port, hooks, added: made });
   }
   async remove(): Promise<void> {
     // P4-OVS 22.07 has no port deletion over gNMI: its TAPs go away with ovs-vswitchd.

@@ -120,11 +120,14 @@ export class TapPool implements Component {
 
   async start(): Promise<void> {
     const b = this.opts.backend;
-    const links = await listLinks(this.opts.netns);
-    await this.removeStale(links);
     const names = this.names();
+    // gNMI: the target says what is made, and stale TAPs are not ours to remove (they go with the
+    // target): no listing of the namespace here (a process spawn; the look at the end lists it).
+    const said = await b.configured(names);
+    const links = said === null || b.kind === "kernel" ? await listLinks(this.opts.netns) : null;
+    if (links) await this.removeStale(links);
     const records = this.records();
-    const made = await this.madeNow(names, records, links);
+    const made = await this.madeNow(names, records, links, said);
     // Made without a record (a daemon killed between the Set and its record, or a database lost):
     // ours from now on.
     const unrecorded = names.filter((n) => made.has(n) && !records.has(n));
@@ -149,7 +152,7 @@ export class TapPool implements Component {
       };
       this.opts.onPortsDied?.(podsLost.map((tap) => ({ tap, netns: netnsOf(tap) })));
     }
-    if (missing.length > 0) await this.create(b.kind === "gnmi" ? names : missing);
+    if (missing.length > 0) await this.create(b.kind === "gnmi" ? names : missing, made);
     if (died.length > 0) {
       this.signals?.note(
         this.name,
@@ -165,7 +168,8 @@ export class TapPool implements Component {
       );
     }
     for (const n of names) this.located.delete(n);
-    await this.survey(true);
+    // Every one is made now (created, or found made): the look needs no second read of the target.
+    await this.survey(true, new Set(names));
   }
 
   async probe(): Promise<Probe> {
@@ -265,9 +269,10 @@ export class TapPool implements Component {
     names: readonly string[],
     records: Map<string, TapRecord>,
     links: LinkInfo[] | null,
+    answer?: Set<string> | null,
   ): Promise<Set<string>> {
     const b = this.opts.backend;
-    const said = await b.configured(names);
+    const said = answer === undefined ? await b.configured(names) : answer;
     if (said) return said;
     const gen = b.generation();
     const made = new Set(
@@ -287,17 +292,43 @@ export class TapPool implements Component {
     return made;
   }
 
-  private async create(names: string[]): Promise<void> {
+  /**
+   * Make `names` (`made`: those configured() has just said are made). Records are written ahead in
+   * one transaction, "creating" for every TAP this may send, before the first is sent; confirmations
+   * are gathered and written once at the end (also when creation fails): a daemon killed in between
+   * finds TAPs made under a "creating" record at its next start and confirms them there. A per-batch
+   * write with its fsync cost more than making the TAPs it recorded.
+   */
+  private async create(names: string[], made?: ReadonlySet<string>): Promise<void> {
     const b = this.opts.backend;
     const store = this.opts.store;
     const gen = b.generation();
+    const recs = this.records();
+    // What the database says for this creation: "creating" written here, or done and to be confirmed.
+    const creating = new Set(names.filter((n) => !made?.has(n) && recs.get(n)?.state !== "creating"));
+    if (creating.size > 0) store?.recordTaps([...creating], b.kind, "creating", gen);
+    for (const n of names) if (recs.get(n)?.state === "creating") creating.add(n);
+    const toConfirm = new Set<string>();
+    const confirm = () => {
+      if (toConfirm.size === 0) return;
+      const now = this.records();
+      const fresh = [...toConfirm].filter((n) => !now.has(n));
+      if (fresh.length > 0) store?.recordTaps(fresh, b.kind, "created", gen);
+      const known = [...toConfirm].filter((n) => now.has(n));
+      if (known.length > 0) store?.confirmTaps(known, b.kind);
+      toConfirm.clear();
+    };
     const hooks: CreateHooks = {
-      sending: (ns) => store?.recordTaps(ns, b.kind, "creating", gen),
+      sending: (ns) => {
+        // Sent again after a read-back (the target restarted): not confirmed before it is made again.
+        for (const n of ns) toConfirm.delete(n);
+        const fresh = ns.filter((n) => !creating.has(n));
+        if (fresh.length === 0) return;
+        store?.recordTaps(fresh, b.kind, "creating", gen);
+        for (const n of fresh) creating.add(n);
+      },
       done: (ns) => {
-        const recs = this.records();
-        const fresh = ns.filter((n) => !recs.has(n));
-        if (fresh.length > 0) store?.recordTaps(fresh, b.kind, "created", gen);
-        store?.confirmTaps(ns, b.kind);
+        for (const n of ns) toConfirm.add(n);
       },
       recovered: (err, progress) =>
         this.opts.log.warn(
@@ -309,25 +340,32 @@ export class TapPool implements Component {
           "gNMI Set failed; read the ports back, going on from the first leaf not set",
         ),
     };
-    await b.create(names, hooks);
+    try {
+      await b.create(names, hooks, made);
+    } finally {
+      confirm();
+    }
     this.opts.log.info({ component: this.name, count: names.length }, "made TAPs");
   }
 
-  /** One look at every TAP of the pool, one at a time (events are said once). */
-  private survey(fresh: boolean): Promise<TapView[]> {
-    const run = this.surveying.then(() => this.surveyNow(fresh));
+  /**
+   * One look at every TAP of the pool, one at a time (events are said once). `made`: the backend's
+   * answer when the caller has just had it (start, right after making the pool).
+   */
+  private survey(fresh: boolean, made?: Set<string>): Promise<TapView[]> {
+    const run = this.surveying.then(() => this.surveyNow(fresh, made));
     this.surveying = run.catch(() => undefined);
     return run;
   }
 
-  private async surveyNow(fresh: boolean): Promise<TapView[]> {
+  private async surveyNow(fresh: boolean, known?: Set<string>): Promise<TapView[]> {
     const b = this.opts.backend;
     const dp = this.opts.netns;
     const links = await listLinks(dp);
     const names = this.names();
     const records = this.records();
     // The target may be away (restarting, or the datapath down): then the records say what was made.
-    const made = await this.madeNow(names, records, links).catch(
+    const made = await this.madeNow(names, records, links, known).catch(
       () => new Set(names.filter((n) => records.get(n)?.state === "created")),
     );
     const zero = this.index0(links);

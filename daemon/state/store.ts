@@ -254,6 +254,15 @@ export class StateStore {
   private readonly q: ReturnType<typeof prepare>;
   /** Runs fn in one transaction (BEGIN IMMEDIATE ... COMMIT; ROLLBACK if it throws). */
   private readonly tx: <T>(fn: () => T) => T;
+  /**
+   * tx for the history (events) only, committed without an fsync of its own (synchronous NORMAL for
+   * that one commit; every other transaction stays FULL). A process killed right after the commit
+   * still finds the event (it is in the WAL file); an OS crash or power loss may drop the newest
+   * events, as far back as the last FULL commit (a child, a job step, a TAP, the desired state),
+   * which syncs the whole WAL and so the events before it. An fsync per event was most of the
+   * daemon's start-up writes (~20 events from spawn to READY=1).
+   */
+  private readonly historyTx: <T>(fn: () => T) => T;
 
   private failed: StateStoreFailure | null = null;
 
@@ -266,6 +275,16 @@ export class StateStore {
     this.q = prepare(db);
     const tx = db.transaction((fn: () => unknown) => fn());
     this.tx = <T>(fn: () => T) => tx.immediate(fn) as T;
+    const normal = db.prepare("PRAGMA synchronous = NORMAL");
+    const full = db.prepare("PRAGMA synchronous = FULL");
+    this.historyTx = <T>(fn: () => T) => {
+      normal.run();
+      try {
+        return tx.immediate(fn) as T;
+      } finally {
+        full.run();
+      }
+    };
     this.guardMethods();
   }
 
@@ -388,15 +407,15 @@ export class StateStore {
 
   // ---- components ------------------------------------------------------------------------------
   // Not stored: nothing reads a component's last state back (a restarted daemon adopts children from
-  // their records above and converges to the desired state). The `components` table of 001 is left
-  // unused, for an older daemon opening a newer file.
+  // their records above and converges to the desired state). Migration 008 dropped the `components`
+  // table of 001 (an older daemon refuses a newer file, so none looks for it).
 
   // ---- events ----------------------------------------------------------------------------------
 
   /** Appends an event and returns it as stored; only the newest `eventCap` events are kept. */
   addEvent(component: string | null, kind: EventKind, message: string): NodeEvent {
     const time = now();
-    return this.tx(() => {
+    return this.historyTx(() => {
       const id = Number(this.q.addEvent.run(time, component, kind, message).lastInsertRowid);
       // Keeps exactly the newest `eventCap` rows: a range delete on the rowid b-tree which, in steady
       // state, removes one row per insert, inside the insert's own transaction (no extra fsync).

@@ -407,6 +407,49 @@ describe("simulator: DoSet", () => {
     await s.stop();
   });
 
+  test("a request whose second port the data plane refuses: the first made, the second cleared, the third untouched", async () => {
+    // The simulator makes a request's TAPs in one exchange with its helper (gnmi-target.ts
+    // doSetBatched); the outcome must be that of making them one at a time, in order.
+    const file = portsFile();
+    const s = await sim(["--chassis-config", RENAMED_CHASSIS, "--ports-file", file]);
+    const g = raw(s);
+    const c = client(s);
+    execFileSync("ip", ["tuntap", "add", "dev", "P4TAP_1", "mode", "tap"]);
+    try {
+      const req = {
+        update: [...portUpdates("P4TAP_0"), ...portUpdates("P4TAP_1"), ...portUpdates("P4TAP_2")],
+      };
+      await rejects(unary(g, "Set", req, 5000), grpc.status.INTERNAL, /^Failed to add port P4TAP_1/);
+      assert.deepEqual(readPorts(file).ports, [{ name: "P4TAP_0", port: 0, kernel: "P4TAP_0" }]);
+      // P4TAP_0 whole; P4TAP_1's leaves were cleared by the refusal (ValidateAndAdd clears the mask, the
+      // values shown stay those of its Sets that succeeded); P4TAP_2 never reached.
+      const got = await c.get([
+        leafPath("P4TAP_0", "port-type"),
+        leafPath("P4TAP_2", "pipeline-name"),
+        leafPath("P4TAP_2", "port-type"),
+      ]);
+      assert.deepEqual(
+        got.map((l) => l.value),
+        ["TAP", "", 0],
+      );
+      assert.deepEqual(tunNames().sort(), ["P4TAP_0", "P4TAP_1"], "no TAP made after the refused one");
+    } finally {
+      execFileSync("ip", ["link", "del", "P4TAP_1"]);
+    }
+    // Its bits cleared, P4TAP_1 can be set up again, and is numbered after P4TAP_0.
+    await c.createTapPort("P4TAP_1");
+    await c.createTapPort("P4TAP_2");
+    assert.deepEqual(
+      readPorts(file).ports.map((p) => [p.name, p.port]),
+      [
+        ["P4TAP_0", 0],
+        ["P4TAP_1", 1],
+        ["P4TAP_2", 2],
+      ],
+    );
+    await s.stop();
+  });
+
   test("concurrent requests are serialized: the same port sent twice at once is made once, the other gets the one-time error", async () => {
     const s = await sim(["--chassis-config", RENAMED_CHASSIS]);
     const g = raw(s);

@@ -14,7 +14,7 @@
 import { renameSync, writeFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import type { ChassisConfig } from "./chassis-config";
-import type { TapHelper } from "./tap-helper";
+import type { MadeTap, TapHelper } from "./tap-helper";
 
 // ---- wire shapes (proto-loader: keepCase, longs as strings, enums as names, oneofs by name) ----
 
@@ -364,8 +364,19 @@ export class GnmiTarget {
     return this.vi.children.get(name);
   }
 
-  private buildAll(): void {
+  /**
+   * Build every chassis port's subtree now. yang_parse_tree.cc ProcessPushedConfig builds them when the
+   * chassis config is pushed, before the target serves a request: the simulator does so before it
+   * listens (p4-target-sim.ts main), so the first Get does not pay for ~60 nodes a port. (Built on
+   * first use otherwise: a GnmiTarget made directly by a test.)
+   */
+  buildAll(): void {
     for (const name of [...this.unbuilt.keys()]) this.viChild(name);
+  }
+
+  /** A chassis port's name (the first), for a request that touches no state; null without one. */
+  firstPortName(): string | null {
+    return this.ports[0]?.name ?? null;
   }
 
   private newPort(name: string, id: number, node: number, adminState: string): Port {
@@ -407,11 +418,80 @@ export class GnmiTarget {
     return this.serialized(async () => {
       const before = this.added.length;
       try {
-        return await this.doSet(req);
+        return await this.doSetBatched(req);
       } finally {
         if (this.added.length !== before) this.writePortsFile();
       }
     });
+  }
+
+  /** How validateAndAdd makes a port's TAP: the helper, one TAP at a time, unless doSetBatched says. */
+  private makeTap: (name: string, mtu: number) => Promise<MadeTap> = (name, mtu) =>
+    this.helper.add(name, mtu);
+
+  /**
+   * doSet, with the request's TAPs made in ONE exchange with the TAP helper. The outcome is exactly
+   * that of doSet making them one by one: a first pass runs the request assuming every TAP is made
+   * and notes them; the helper makes them in order, stopping at the first it cannot; the ports the
+   * first pass touched are put back as they were and doSet runs again with the helper's real results
+   * (the same TAPs, in the same order, up to that failure, where it stops as it would have).
+   */
+  private async doSetBatched(req: WireSetRequest): Promise<unknown> {
+    const planned: { name: string; mtu: number }[] = [];
+    const saved = this.snapshot(req);
+    const real = this.makeTap;
+    this.makeTap = async (name, mtu) => {
+      planned.push({ name, mtu });
+      return { ifindex: 0, fd: -1 };
+    };
+    let first: { ok: true; value: unknown } | { ok: false; err: unknown };
+    try {
+      first = { ok: true, value: await this.doSet(req) };
+    } catch (err) {
+      first = { ok: false, err };
+    } finally {
+      this.makeTap = real;
+    }
+    // No TAP in it: the first pass was the request itself.
+    if (planned.length === 0) {
+      if (first.ok) return first.value;
+      throw first.err;
+    }
+    const results = await this.helper.addMany(planned);
+    saved();
+    let i = 0;
+    this.makeTap = async (name) => {
+      const r = results[i++];
+      if (!r) throw new Error(`the TAP helper did not make ${name}`);
+      if (r instanceof Error) throw r;
+      return r;
+    };
+    try {
+      return await this.doSet(req);
+    } finally {
+      this.makeTap = real;
+    }
+  }
+
+  /** What doSet may change for `req`'s ports, and a function that puts it back. */
+  private snapshot(req: WireSetRequest): () => void {
+    const ports = new Set<Port>();
+    for (const u of [...(req.replace ?? []), ...(req.update ?? [])]) {
+      const port = this.find(u.path)?.port;
+      if (port) ports.add(port);
+    }
+    const saved = [...ports].map((p) => ({ p, copy: { ...p, shown: new Map(p.shown) } }));
+    const added = this.added.length;
+    const next = this.nextNumber;
+    return () => {
+      for (const { p, copy } of saved) {
+        // Fields the first pass added (number, fd, mtu ...) go too.
+        for (const k of Object.keys(p)) if (!(k in copy)) delete (p as unknown as Record<string, unknown>)[k];
+        Object.assign(p, copy);
+      }
+      this.added.length = added;
+      this.nextNumber = next;
+    };
   }
 
   private async doSet(req: WireSetRequest): Promise<unknown> {
@@ -568,7 +648,7 @@ export class GnmiTarget {
       );
     }
     try {
-      const made = await this.helper.add(port.name, port.mtu ?? DEFAULT_MTU);
+      const made = await this.makeTap(port.name, port.mtu ?? DEFAULT_MTU);
       port.fd = made.fd;
       port.kernel = port.name;
     } catch (err) {

@@ -313,6 +313,40 @@ function warmGnmiCodecs(svc: grpc.ServiceDefinition): void {
   }
 }
 
+/**
+ * One Capabilities and one Get (a chassis port's port-type: reads, changes nothing) through a client
+ * of this process, before "listening": the first request otherwise runs the server's whole path
+ * (HTTP/2 session, handlers, the tree's Get) through V8's interpreter, tens of ms a native target
+ * never charges the client's first call. Any failure here is ignored: it only warms.
+ */
+async function warmServePath(
+  svc: grpc.ServiceDefinition,
+  address: string,
+  port: string | null,
+): Promise<void> {
+  const Client = grpc.makeGenericClientConstructor(svc, "gNMI");
+  const c = new Client(address, grpc.credentials.createInsecure());
+  const call = (method: string, req: unknown) =>
+    new Promise<void>((resolve) => {
+      const fn = (c as unknown as Record<string, (...a: unknown[]) => void>)[method];
+      fn?.call(c, req, { deadline: Date.now() + 2000 }, () => resolve());
+    });
+  try {
+    await call("Capabilities", {});
+    if (port) {
+      const elem = [
+        { name: "interfaces" },
+        { name: "virtual-interface", key: { name: port } },
+        { name: "config" },
+        { name: "port-type" },
+      ];
+      await call("Get", { path: [{ elem }], type: "ALL", encoding: "PROTO" });
+    }
+  } finally {
+    c.close();
+  }
+}
+
 type Handler<Req, Res> = (req: Req) => Res | Promise<Res>;
 
 function unaryHandler<Req, Res>(h: Handler<Req, Res>): grpc.handleUnaryCall<Req, Res> {
@@ -457,6 +491,7 @@ async function main(): Promise<void> {
     return;
   }
   warmGnmiCodecs(gnmiSvc);
+  target.buildAll();
   try {
     await bind(gnmiServer, args.gnmi);
     await bind(p4Server, args.p4rt);
@@ -465,6 +500,7 @@ async function main(): Promise<void> {
     await stop(1);
     return;
   }
+  await warmServePath(gnmiSvc, args.gnmi, target.firstPortName());
   if (args.portsFile) poll = setInterval(() => target.refreshKernelNames(), args.portsPollMs);
   process.stdout.write("listening\n");
 }

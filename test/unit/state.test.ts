@@ -57,7 +57,6 @@ const tables = (file: string) =>
   );
 const ALL_TABLES = [
   "children",
-  "components",
   "datapath_generations",
   "desired",
   "events",
@@ -428,7 +427,7 @@ describe("records", () => {
     }
   });
 
-  test("component states are not written: a whole bring-up, a restart and a down leave no rows", async () => {
+  test("a bring-up, a restart and a down write only what a restarted daemon reads back", async () => {
     const file = join(scratch(), "state.db");
     const store = StateStore.open(file);
     const parts = [new Part("a"), new Part("b", ["a"])];
@@ -452,11 +451,16 @@ describe("records", () => {
     } finally {
       store.close();
     }
-    // ...and nothing reads component states back, so none were written (no fsync per state change).
-    assert.equal(
-      raw(file, (db) => db.prepare("SELECT count(*) FROM components").pluck().get()),
-      0,
-    );
+    // ...and nothing else: these components run no process and make no TAP, and no table keeps
+    // component states (008 dropped `components`, which nothing read back).
+    assert.deepEqual(tables(file), ALL_TABLES);
+    for (const t of ["children", "taps", "jobs", "job_steps", "step_processes"]) {
+      assert.equal(
+        raw(file, (db) => db.prepare(`SELECT count(*) FROM ${t}`).pluck().get()),
+        0,
+        t,
+      );
+    }
   });
 
   test("events: returned as stored, paged by id, capped at the newest eventCap", () => {
