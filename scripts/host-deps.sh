@@ -16,6 +16,13 @@ have containerd || need+=(containerd)
 # The system tests boot a real systemd in a container (test/system): a Debian rootfs and nspawn.
 have mmdebstrap || need+=(mmdebstrap)
 have systemd-nspawn || need+=(systemd-container)
+# The dpdk TAP backend's tests and bench (test/integration/taps-dpdk.test.ts, bench/taps-dpdk.ts,
+# profiles/sandbox-dpdk.yaml): Debian's Open vSwitch built with DPDK (installed beside the plain one;
+# the ovs-vswitchd alternative stays the plain one), the TAP PMD, and the ring mempool driver
+# (without it every mempool fails with EINVAL). Test-side packages.
+[ -x /usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk ] || need+=(openvswitch-switch-dpdk)
+[ -e /usr/lib/x86_64-linux-gnu/dpdk/pmds-23.0/librte_net_tap.so.23 ] || need+=(librte-net-tap23)
+[ -e /usr/lib/x86_64-linux-gnu/dpdk/pmds-23.0/librte_mempool_ring.so.23 ] || need+=(librte-mempool-ring23)
 # The RPM build and its checks (packaging/, npm run package:rpm).
 have rpmbuild || need+=(rpm)
 have rpmlint || need+=(rpmlint)
