@@ -124,13 +124,14 @@ export function ovsdbServer(deps: Deps, dependsOn: string[]): ProcessComponent {
 /**
  * With ovs.dpdk, before a fresh start: the DPDK keys written to Open_vSwitch other_config (vswitchd
  * reads them once, at start), and the free huge pages checked against dpdk-socket-mem, so a shortfall
- * is named here rather than by EAL's abort. Without: the keys are removed.
+ * is named here rather than by EAL's abort. Without: nothing is done.
  */
 async function prepareDpdk(cfg: Config, dpdkTools: OvsDpdkTools): Promise<void> {
-  const fs = new HostFs(cfg.host.root);
   const dpdk = cfg.ovs.dpdk;
-  await dpdkTools.writeOtherConfig(dpdk, fs.path(cfg.host.hugepages.mountPoint));
+  // A plain OVS pays no extra ovs-vsctl at start (a non-DPDK build ignores the keys anyway).
   if (!dpdk) return;
+  const fs = new HostFs(cfg.host.root);
+  await dpdkTools.writeOtherConfig(dpdk, fs.path(cfg.host.hugepages.mountPoint));
   const short = dpdkHugepagesShortfall(fs, cfg.host.hugepages, dpdk.socketMem, "free");
   if (short.length > 0) {
     throw new Error(

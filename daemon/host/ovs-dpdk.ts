@@ -39,16 +39,10 @@ export class OvsDpdkTools {
 
   /**
    * The DPDK keys vswitchd reads once, at its start (EAL cannot be initialised twice): dpdk-init and
-   * the memory keys, dpdk-hugepage-dir the hugetlbfs the hugepages component mounted. `dpdk` null: the
-   * keys are removed, so a plain OVS profile after a DPDK one starts without EAL. --no-wait: vswitchd
-   * is not running yet.
+   * the memory keys, dpdk-hugepage-dir the hugetlbfs the hugepages component mounted. dpdk-extra is
+   * removed when the list is empty. --no-wait: vswitchd is not running yet.
    */
-  async writeOtherConfig(dpdk: OvsDpdkConfig | null, hugeDir: string): Promise<void> {
-    const keys = ["dpdk-init", "dpdk-socket-mem", "dpdk-extra", "per-port-memory", "dpdk-hugepage-dir"];
-    if (!dpdk) {
-      await this.must(["--no-wait", "remove", "Open_vSwitch", ".", "other_config", ...keys]);
-      return;
-    }
+  async writeOtherConfig(dpdk: OvsDpdkConfig, hugeDir: string): Promise<void> {
     // Quoted as ovsdb strings (JSON syntax): a value is one argv element, never a shell word.
     const kv = (k: string, v: string) => `other_config:${k}=${JSON.stringify(v)}`;
     const set = [

@@ -213,6 +213,7 @@ describe("loading", () => {
       logDir: join(sandbox, "ovs/log"),
       vswitchdExtraArgs: [],
       vsctlTimeoutSec: 10,
+      dpdk: null,
     });
     assert.deepEqual(cfg.taps, DEFAULTS.taps);
     assert.deepEqual(cfg.supervisor, { ...DEFAULTS.supervisor, readyTimeoutMs: 20000 });
@@ -337,6 +338,33 @@ describe("errors name the key, its line:column and what is allowed", () => {
     const msg = failure("taps:\n  max: 1024\n  count: 2048\n");
     assert.ok(msg.endsWith(`: taps.count (line 3:10) is 2048; ${COUNT_ALLOWED_1024}`), msg);
     assert.match(failure("taps:\n  count: 32\n  max: 16\n"), /is 32; .* at most taps\.max \(8, 16\)$/);
+  });
+
+  test("taps.backend dpdk needs ovs.dpdk; ovs.dpdk values are checked", () => {
+    assert.match(
+      failure("taps:\n  backend: dpdk\n"),
+      /taps\.backend \(line 2:12\) is "dpdk"; allowed: gnmi or kernel while ovs\.dpdk is null; dpdk needs ovs\.dpdk set/,
+    );
+    assert.match(
+      failure('ovs:\n  dpdk:\n    socketMem: "1 GB"\n'),
+      /ovs\.dpdk\.socketMem \(line 3:16\) is "1 GB"; allowed: dpdk-socket-mem: megabytes of huge pages per NUMA node/,
+    );
+    assert.match(
+      failure('ovs:\n  dpdk:\n    extra: ["--no-pci --log-level=8"]\n'),
+      /ovs\.dpdk\.extra\[0\] .* allowed: one EAL argument without spaces/,
+    );
+    assert.match(failure("taps:\n  dpdk:\n    descriptors: 300\n"), /a power of 2 from 64 to 4096/);
+  });
+
+  test("profiles/sandbox-dpdk.yaml: DPDK's vswitchd, the dpdk backend, the real host's huge pages", () => {
+    const cfg = loadConfig(join(repoRoot(), "profiles/sandbox-dpdk.yaml"));
+    assert.equal(cfg.ovs.ovsVswitchd, "/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk");
+    assert.deepEqual(cfg.ovs.dpdk, { socketMem: "1024", extra: ["--no-pci"], perPortMemory: true });
+    assert.equal(cfg.taps.backend, "dpdk");
+    assert.deepEqual(cfg.taps.dpdk, { bridge: "br0", rxQueues: 2, descriptors: 256 });
+    assert.equal(cfg.host.root, "/");
+    assert.equal(cfg.host.hugepages.pages * cfg.host.hugepages.pageSizeKB, 1024 * 1024, "covers socketMem");
+    assert.equal(cfg.target.simulator, false);
   });
 
   test("taps.max must be a power of 2", () => {
