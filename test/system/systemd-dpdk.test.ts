@@ -79,6 +79,11 @@ describe("the shipped unit with a DPDK datapath under systemd", { timeout: 600_0
     assert.equal(vswitchd(s)?.pid, pids[0]);
     assert.equal(vsctl("get", "Open_vSwitch", ".", "dpdk_initialized"), "true");
     assert.deepEqual(taps(), POOL);
+    // What mlockall(2) ran with (printed: whether the limit or CAP_IPC_LOCK carried it).
+    const limits = c.run(["cat", `/proc/${pids[0]}/limits`]).split("\n");
+    const procStatus = c.run(["cat", `/proc/${pids[0]}/status`]).split("\n");
+    console.log(`# vswitchd: ${limits.find((l) => l.startsWith("Max locked memory"))?.replace(/\s+/g, " ")}`);
+    console.log(`# vswitchd: ${procStatus.find((l) => l.startsWith("CapEff"))}`);
     const log = c.read(`${OVS_LOG}/ovs-vswitchd.log`) ?? "";
     assert.match(log, /EAL ARGS: /);
     assert.match(log, /DPDK Enabled - initialized/);

@@ -305,7 +305,7 @@ describe("errors name the key, its line:column and what is allowed", () => {
     const msg = failure("taps:\n  count: 8\n  cuont: 16\n");
     assert.match(
       msg,
-      /: unknown key "taps\.cuont" \(line 3:3\); allowed keys here: count, prefix, max, backend, group, mtu, pipelineName, mempoolName, setBatch, lowWatermark$/,
+      /: unknown key "taps\.cuont" \(line 3:3\); allowed keys here: count, prefix, max, backend, dpdk, group, mtu, pipelineName, mempoolName, setBatch, lowWatermark$/,
     );
   });
 
