@@ -174,8 +174,11 @@ async function benchOne(n: number, hugeDir: string, pages: number): Promise<Row>
         }
         return 0;
       };
-      let te = 0;
-      while ((te = readyAt("taps")) === 0) await sleep(20);
+      let te = readyAt("taps");
+      while (te === 0) {
+        await sleep(20);
+        te = readyAt("taps");
+      }
       vswitchdReady.push(readyAt("ovs-vswitchd") - ts);
       const dtaps = run(["ip", "-n", netns, "-o", "link", "show"]).match(/P4TAP_\d+|TAP_0/g) ?? [];
       if (new Set(dtaps).size !== n) throw new Error(`daemon: ${new Set(dtaps).size} of ${n} TAPs`);
