@@ -180,6 +180,14 @@ async function benchOne(n: number, hugeDir: string, pages: number): Promise<Row>
         te = readyAt("taps");
       }
       vswitchdReady.push(readyAt("ovs-vswitchd") - ts);
+      if (process.env.BENCH_DPDK_TRACE) {
+        // The daemon's own log from the vswitchd spawn on, times relative to it.
+        for (const line of d.stdout.split("\n").filter(Boolean)) {
+          const l = JSON.parse(line) as { time: number; component?: string; msg?: string };
+          if (l.time >= ts - 50)
+            console.log(`  +${l.time - ts} ms ${l.component ?? "-"}: ${(l.msg ?? "").slice(0, 100)}`);
+        }
+      }
       const dtaps = run(["ip", "-n", netns, "-o", "link", "show"]).match(/P4TAP_\d+|TAP_0/g) ?? [];
       if (new Set(dtaps).size !== n) throw new Error(`daemon: ${new Set(dtaps).size} of ${n} TAPs`);
       daemon.push(te - ts);
