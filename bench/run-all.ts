@@ -5,6 +5,7 @@ import { benchPackage } from "./package";
 import { benchRecovery } from "./recovery";
 import { benchStartup } from "./startup";
 import { benchTaps } from "./taps";
+import { benchTapsDpdk } from "./taps-dpdk";
 import { benchTapsKernel } from "./taps-kernel";
 
 async function main() {
@@ -17,6 +18,7 @@ async function main() {
     ["package", benchPackage],
     ["taps-kernel", benchTapsKernel],
     ["taps", benchTaps],
+    ["taps-dpdk", benchTapsDpdk],
   ];
   for (const [name, run] of all) if (only.length === 0 || only.includes(name)) await run();
 }

@@ -12,11 +12,15 @@ SUITE=bookworm
 # libstdc++6/libgcc-s1: the host's /usr/bin/node is bind-mounted in and links them. Open vSwitch:
 # the daemon's real datapath children (its own services are masked below).
 # rpm: test/system/rpm-systemd.test.ts installs the k8s-offloadd RPM with it.
-PACKAGES=systemd,systemd-sysv,dbus,iproute2,procps,libstdc++6,libgcc-s1,openvswitch-switch,rpm
+# openvswitch-switch-dpdk (ovs-vswitchd-dpdk, beside the plain one), librte-net-tap23 (the TAP PMD)
+# and librte-mempool-ring23 (without it every mempool fails): test/system/systemd-dpdk.test.ts runs
+# the shipped unit with DPDK's vswitchd as its child.
+PACKAGES=systemd,systemd-sysv,dbus,iproute2,procps,libstdc++6,libgcc-s1,openvswitch-switch,rpm,openvswitch-switch-dpdk,librte-net-tap23,librte-mempool-ring23
 # Units masked in the image: a getty on the container's console would fight the test for it, and
 # Debian's Open vSwitch services would start the OVS the daemon supervises itself.
 MASK=(console-getty.service getty@tty1.service openvswitch-switch.service ovsdb-server.service
-  ovs-vswitchd.service ovs-record-hostname.service systemd-networkd-wait-online.service)
+  ovs-vswitchd.service ovs-record-hostname.service systemd-networkd-wait-online.service
+  dpdk.service)
 # Bump when the steps below change in a way the lists above do not show.
 RECIPE=1
 

@@ -45,7 +45,7 @@ export const TapSchema = {
     mac: { type: ["string", "null"], description: "The MAC it had in the datapath's namespace." },
     operState: { type: ["string", "null"], description: "Kernel operstate: UP, DOWN, UNKNOWN, ..." },
     createdByUs: { type: "boolean", description: "Recorded as created by this daemon." },
-    backend: { type: "string", enum: ["gnmi", "kernel"] },
+    backend: { type: "string", enum: ["gnmi", "kernel", "dpdk"] },
   },
 } as const;
 
@@ -68,7 +68,7 @@ export const TapPoolSchema = {
   required: ["count", "backend", "counts", "taps"],
   properties: {
     count: { type: "integer", description: "The pool's size (TAPs P4TAP_0..count-1)." },
-    backend: { type: "string", enum: ["gnmi", "kernel"] },
+    backend: { type: "string", enum: ["gnmi", "kernel", "dpdk"] },
     counts: TapCountsSchema,
     taps: { type: "array", items: TapSchema, description: "Every TAP of the pool, in port order." },
   },

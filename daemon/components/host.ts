@@ -1,8 +1,14 @@
-import type { HostConfig } from "../config/types";
+import type { HostConfig, OvsDpdkConfig } from "../config/types";
 import { type Component, noProcessDetails, type Probe } from "../engine/component";
 import { HostFs } from "../host/hostfs";
 import type { PreflightApi } from "../preflight";
-import { hugepagesExpected, hugepagesMissing, hugepagesPlan, hugepagesState } from "../preflight/hugepages";
+import {
+  dpdkHugepagesShortfall,
+  hugepagesExpected,
+  hugepagesMissing,
+  hugepagesPlan,
+  hugepagesState,
+} from "../preflight/hugepages";
 
 /**
  * preflight: first of all. Ready when no enabled check is `fail`; while one is, the probe names it
@@ -34,21 +40,35 @@ export function preflightComponent(preflight: PreflightApi, dependsOn: string[])
  * hugepages: writes nr_hugepages (each NUMA node that exists) and mounts hugetlbfs, as the guide's
  * script does. Ready when the count is reached and the mount is there. Stopping leaves both in place
  * (they are the host's, and freeing pages under a running datapath is not ours to decide).
+ * With OVS with DPDK (`dpdk`), ready also needs the reserved pages to cover dpdk-socket-mem on each
+ * NUMA node, before ovs-vswitchd starts: a shortfall is named (node, pages wanted, pages there).
  */
-export function hugepagesComponent(host: HostConfig, dependsOn: string[]): Component {
+export function hugepagesComponent(
+  host: HostConfig,
+  dependsOn: string[],
+  dpdk: OvsDpdkConfig | null = null,
+): Component {
   const fs = new HostFs(host.root);
   const h = host.hugepages;
+  const expected = dpdk
+    ? `${hugepagesExpected(h)}, covering ovs.dpdk.socketMem "${dpdk.socketMem}" MB`
+    : hugepagesExpected(h);
   return {
     name: "hugepages",
     dependsOn,
-    readiness: hugepagesExpected(h),
+    readiness: expected,
     start: async () => {
       for (const p of hugepagesPlan(fs, h)) await p.apply();
     },
     probe: async (): Promise<Probe> => {
       const missing = hugepagesMissing(hugepagesState(fs, h), h);
+      if (dpdk) {
+        const short = dpdkHugepagesShortfall(fs, h, dpdk.socketMem, "reserved");
+        if (short.length > 0)
+          missing.push(`${short.join("; ")}; raise host.hugepages.pages or lower ovs.dpdk.socketMem`);
+      }
       if (missing.length === 0) return { ready: true };
-      return { ready: false, waitingFor: `${hugepagesExpected(h)}: ${missing.join("; ")}` };
+      return { ready: false, waitingFor: `${expected}: ${missing.join("; ")}` };
     },
     stop: async () => {},
     details: noProcessDetails,

@@ -4,6 +4,7 @@ import type { Config } from "../config/types";
 import type { Component } from "../engine/component";
 import { HostFs } from "../host/hostfs";
 import { OvsTools } from "../host/ovs";
+import { OvsDpdkTools } from "../host/ovs-dpdk";
 import { projectRoot } from "../paths";
 import type { PreflightApi } from "../preflight";
 import type { StateStore } from "../state/store";
@@ -12,6 +13,7 @@ import { binaryArpProxy, HostInterfaceComponent, KernelArpProxyComponent } from 
 import { ovsdbServer, ovsVswitchd } from "./ovs";
 import { p4TargetProcess } from "./p4-target";
 import { PipelineComponent } from "./pipeline";
+import { DpdkTapBackend } from "./tap-backend-dpdk";
 import { GnmiTapBackend, KernelTapBackend, type TapBackend } from "./tap-backends";
 import { TapPool } from "./tap-pool";
 
@@ -36,7 +38,7 @@ export function buildComponents(opts: {
   const deps = { cfg, tools, store, log };
   const components: Component[] = [
     preflightComponent(opts.preflight, []),
-    hugepagesComponent(cfg.host, ["preflight"]),
+    hugepagesComponent(cfg.host, ["preflight"], cfg.ovs.dpdk),
     ovsdbServer(deps, ["hugepages"]),
     ovsVswitchd(deps, ["ovsdb-server"]),
   ];
@@ -86,17 +88,19 @@ export function buildComponents(opts: {
   const backend: TapBackend =
     t.backend === "kernel"
       ? new KernelTapBackend(netns, t.group)
-      : new GnmiTapBackend(
-          new (gnmiModule().GnmiClient)({ address: cfg.target.gnmi }),
-          { mtu: t.mtu, pipelineName: t.pipelineName, mempoolName: t.mempoolName },
-          t.setBatch,
-          // Probes must answer quickly: no retrying inside a probe.
-          new (gnmiModule().GnmiClient)({
-            address: cfg.target.gnmi,
-            timeoutMs: 1000,
-            retry: { retryForMs: 0, initialBackoffMs: 10, maxBackoffMs: 10 },
-          }),
-        );
+      : t.backend === "dpdk"
+        ? new DpdkTapBackend(new OvsDpdkTools(cfg.ovs, tools.env), t.prefix, { ...t.dpdk, mtu: t.mtu })
+        : new GnmiTapBackend(
+            new (gnmiModule().GnmiClient)({ address: cfg.target.gnmi }),
+            { mtu: t.mtu, pipelineName: t.pipelineName, mempoolName: t.mempoolName },
+            t.setBatch,
+            // Probes must answer quickly: no retrying inside a probe.
+            new (gnmiModule().GnmiClient)({
+              address: cfg.target.gnmi,
+              timeoutMs: 1000,
+              retry: { retryForMs: 0, initialBackoffMs: 10, maxBackoffMs: 10 },
+            }),
+          );
   const taps = new TapPool({
     netns,
     prefix: t.prefix,
@@ -104,8 +108,9 @@ export function buildComponents(opts: {
     hostInterfaceName: cfg.hostInterface.name,
     backend,
     store,
-    // DPDK TAPs (gnmi) live and die with the target; kernel TAPs need only a host that passed preflight,
-    // so a vswitchd restart does not take them (and TAP_0, the ARP proxy) down with it.
+    // DPDK TAPs (gnmi, dpdk) live and die with the target (dpdk: ovs-vswitchd itself); kernel TAPs
+    // need only a host that passed preflight, so a vswitchd restart does not take them (and TAP_0,
+    // the ARP proxy) down with it.
     dependsOn: [t.backend === "kernel" ? "preflight" : gnmiServer],
     log,
     lowWatermark: t.lowWatermark,

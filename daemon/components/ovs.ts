@@ -2,7 +2,10 @@ import type { Logger } from "pino";
 import type { Config } from "../config/types";
 import type { EventKind, Probe } from "../engine/component";
 import { describeFailure } from "../host/command";
+import { HostFs } from "../host/hostfs";
 import type { ForeignOvs, OvsProgram, OvsTools } from "../host/ovs";
+import { OvsDpdkTools } from "../host/ovs-dpdk";
+import { dpdkHugepagesShortfall } from "../preflight/hugepages";
 import type { StateStore } from "../state/store";
 import { ProcessComponent } from "./process-component";
 
@@ -118,22 +121,55 @@ export function ovsdbServer(deps: Deps, dependsOn: string[]): ProcessComponent {
   );
 }
 
-/** ovs-vswitchd; ready when a waiting ovs-vsctl write returns (it has applied its configuration). */
+/**
+ * With ovs.dpdk, before a fresh start: the DPDK keys written to Open_vSwitch other_config (vswitchd
+ * reads them once, at start), and the free huge pages checked against dpdk-socket-mem, so a shortfall
+ * is named here rather than by EAL's abort. Without: nothing is done.
+ */
+async function prepareDpdk(cfg: Config, dpdkTools: OvsDpdkTools): Promise<void> {
+  const dpdk = cfg.ovs.dpdk;
+  // A plain OVS pays no extra ovs-vsctl at start (a non-DPDK build ignores the keys anyway).
+  if (!dpdk) return;
+  const fs = new HostFs(cfg.host.root);
+  await dpdkTools.writeOtherConfig(dpdk, fs.path(cfg.host.hugepages.mountPoint));
+  const short = dpdkHugepagesShortfall(fs, cfg.host.hugepages, dpdk.socketMem, "free");
+  if (short.length > 0) {
+    throw new Error(
+      `not started: DPDK's EAL would not get its memory: ${short.join("; ")}; free huge pages (another DPDK process?) or lower ovs.dpdk.socketMem`,
+    );
+  }
+}
+
+/**
+ * ovs-vswitchd; ready when a waiting ovs-vsctl write returns (it has applied its configuration); with
+ * ovs.dpdk, first when EAL is up (dpdk_initialized).
+ */
 export function ovsVswitchd(deps: Deps, dependsOn: string[]): ProcessComponent {
   const { cfg, tools, store, log } = deps;
   const argvs = ovsArgv(cfg, tools.dbSock);
+  const dpdkTools = new OvsDpdkTools(cfg.ovs, tools.env);
+  const dpdk = cfg.ovs.dpdk !== null;
   return new ProcessComponent(
     {
       name: "ovs-vswitchd",
       dependsOn,
-      readiness: "ovs-vswitchd to apply its configuration (a waiting ovs-vsctl write)",
+      readiness: dpdk
+        ? "DPDK's EAL to be initialised (dpdk_initialized), then ovs-vswitchd to apply its configuration (a waiting ovs-vsctl write)"
+        : "ovs-vswitchd to apply its configuration (a waiting ovs-vsctl write)",
       argv: argvs["ovs-vswitchd"],
       env: tools.env,
       netns: cfg.datapath.netns,
       logFile: `${cfg.logDir}/ovs-vswitchd.log`,
       pidFile: `${cfg.runDir}/ovs-vswitchd.pid`,
-      prepare: (note) => handleForeign(deps, ["ovs-vswitchd"], argvs, note),
+      prepare: async (note) => {
+        await handleForeign(deps, ["ovs-vswitchd"], argvs, note);
+        await prepareDpdk(cfg, dpdkTools);
+      },
       probe: async (): Promise<Probe> => {
+        if (dpdk) {
+          const eal = await dpdkTools.initialized();
+          if (!eal.ok) return { ready: false, waitingFor: `DPDK's EAL to be initialised (${eal.why})` };
+        }
         const r = await tools.vswitchdApplied();
         if (r.code === 0) return { ready: true };
         return {

@@ -43,10 +43,11 @@ export class ProcessComponent implements Component {
   }
 
   async start(): Promise<void> {
-    if (!this.supervisor.running && this.spec.prepare) {
-      await this.spec.prepare((kind, message) => this.signals?.note(this.name, kind, message));
-    }
-    await this.supervisor.ensureRunning();
+    const prepare = this.spec.prepare;
+    // Only before a spawn: the supervisor adopts a running child without it.
+    await this.supervisor.ensureRunning(
+      prepare ? () => prepare((kind, message) => this.signals?.note(this.name, kind, message)) : undefined,
+    );
   }
 
   probe(): Promise<Probe> {

@@ -10,7 +10,7 @@ import { kernelGeneration } from "../host/tap-locator";
 
 /** How the pool's TAPs are made: by the P4 target over gNMI (production) or by the kernel directly. */
 export interface TapBackend {
-  readonly kind: "gnmi" | "kernel";
+  readonly kind: "gnmi" | "kernel" | "dpdk";
   /**
    * May a TAP whose kernel side is gone (lost) be made again while the datapath runs? gnmi: never
    * (every port leaf is one-time in P4-OVS 22.07 until ovs-vswitchd restarts); kernel: yes.

@@ -99,7 +99,9 @@ export class TapPool implements Component {
     this.readiness =
       opts.backend.kind === "gnmi"
         ? "the P4 target to have every port of the pool"
-        : "every TAP of the pool to be made in this kernel generation";
+        : opts.backend.kind === "dpdk"
+          ? "ovs-vswitchd to have every DPDK TAP port of the pool (EAL up, an ofport each, no error)"
+          : "every TAP of the pool to be made in this kernel generation";
   }
 
   attach(signals: ComponentSignals): void {
@@ -178,7 +180,11 @@ export class TapPool implements Component {
     const missing = names.filter((n) => !made.has(n));
     if (missing.length === 0) return { ready: true };
     const some = missing.slice(0, 4).join(", ") + (missing.length > 4 ? ", ..." : "");
-    const what = this.opts.backend.kind === "gnmi" ? "ports to be made in the P4 target" : "TAPs to be made";
+    const what = {
+      gnmi: "ports to be made in the P4 target",
+      dpdk: "DPDK TAP ports to be set up by ovs-vswitchd",
+      kernel: "TAPs to be made",
+    }[this.opts.backend.kind];
     return { ready: false, waitingFor: `${missing.length} of ${this.count} ${what} (${some})` };
   }
 
@@ -463,7 +469,9 @@ export class TapPool implements Component {
       const after =
         this.opts.backend.kind === "gnmi"
           ? "its port stays configured in the P4 target and cannot be made again until the target restarts"
-          : "it is made again";
+          : this.opts.backend.kind === "dpdk"
+            ? "its DPDK port stays in ovs-vswitchd and comes back when ovs-vswitchd restarts"
+            : "it is made again";
       this.signals?.note(this.name, "warning", `lost ${words}: the kernel side is gone; ${after}`);
     }
   }

@@ -154,6 +154,20 @@ function check(data: unknown, doc: Document, at: At): Problem[] {
   if (taps && !bad.has("/taps/count") && !bad.has("/taps/max") && taps.count > taps.max) {
     problems.push(valueProblem(doc, at, data, ["taps", "count"], taps.count, countAllowed(taps.max)));
   }
+  // The dpdk backend adds DPDK ports: a vswitchd without DPDK initialised would refuse every one.
+  const ovs = (data as Partial<Raw>).ovs;
+  if (taps?.backend === "dpdk" && !bad.has("/taps/backend") && !ovs?.dpdk) {
+    problems.push(
+      valueProblem(
+        doc,
+        at,
+        data,
+        ["taps", "backend"],
+        taps.backend,
+        "gnmi or kernel while ovs.dpdk is null; dpdk needs ovs.dpdk set (an object: socketMem, extra, perPortMemory) and ovs.ovsVswitchd built with DPDK",
+      ),
+    );
+  }
   return problems;
 }
 

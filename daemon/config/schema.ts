@@ -236,6 +236,39 @@ export const configSchema = {
           default: 10,
           description: "an integer from 1 to 300 (seconds)",
         },
+        // Open vSwitch built with DPDK (Debian's ovs-vswitchd-dpdk, P4-OVS): written to the
+        // Open_vSwitch table's other_config before ovs-vswitchd starts. null: a plain OVS.
+        dpdk: {
+          type: ["object", "null"],
+          additionalProperties: false,
+          default: null,
+          description: "null, or socketMem, extra and perPortMemory (OVS with DPDK)",
+          properties: {
+            socketMem: {
+              type: "string",
+              pattern: "^[0-9]{1,6}(,[0-9]{1,6}){0,7}$",
+              default: "1024",
+              description:
+                'dpdk-socket-mem: megabytes of huge pages per NUMA node, comma-separated from node 0 (e.g. "1024" or "1024,0")',
+            },
+            extra: {
+              type: "array",
+              items: {
+                type: "string",
+                pattern: "^\\S+$",
+                description: "one EAL argument without spaces (OVS splits dpdk-extra on whitespace)",
+              },
+              default: ["--no-pci"],
+              description: "a list of EAL arguments without spaces (dpdk-extra)",
+            },
+            perPortMemory: {
+              type: "boolean",
+              default: true,
+              description:
+                "true (per-port-memory: a mempool per port, sized by its queues) or false (OVS's shared pools, 262144 mbufs)",
+            },
+          },
+        },
       },
     },
     taps: {
@@ -268,9 +301,34 @@ export const configSchema = {
         },
         backend: {
           type: "string",
-          enum: ["gnmi", "kernel"],
+          enum: ["gnmi", "kernel", "dpdk"],
           default: "gnmi",
-          description: "gnmi (DPDK TAP ports made by the P4 target) or kernel (plain kernel TAPs, no target)",
+          description:
+            "gnmi (DPDK TAP ports made by the P4 target), kernel (plain kernel TAPs, no target) or dpdk (DPDK TAP ports added to Open vSwitch with DPDK through the ovsdb; needs ovs.dpdk)",
+        },
+        // The dpdk backend's ports: type=dpdk on a netdev bridge, the TAP PMD (net_tap) per port.
+        dpdk: {
+          type: "object",
+          additionalProperties: false,
+          default: {},
+          properties: {
+            bridge: name("the netdev bridge the dpdk backend's ports are added to", "br0"),
+            rxQueues: {
+              type: "integer",
+              minimum: 1,
+              maximum: 64,
+              default: 2,
+              description:
+                "an integer from 1 to 64 (options:n_rxq; the TAP PMD needs as many rx as tx queues: OVS gives one tx queue per PMD thread plus one)",
+            },
+            descriptors: {
+              type: "integer",
+              enum: powersOf2(64, 4096),
+              default: 256,
+              description:
+                "a power of 2 from 64 to 4096 (options:n_rxq_desc and n_txq_desc; with per-port memory they size each port's mempool)",
+            },
+          },
         },
         group: {
           type: "integer",

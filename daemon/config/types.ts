@@ -128,8 +128,13 @@ export interface TapsConfig {
   count: number;
   prefix: string;
   max: number;
-  /** gnmi: DPDK TAP ports created by the P4 target; kernel: plain kernel TAPs (no P4 target). */
-  backend: "gnmi" | "kernel";
+  /**
+   * gnmi: DPDK TAP ports created by the P4 target; kernel: plain kernel TAPs (no P4 target); dpdk:
+   * DPDK TAP ports added to Open vSwitch with DPDK through the ovsdb (ovs.dpdk).
+   */
+  backend: "gnmi" | "kernel" | "dpdk";
+  /** The dpdk backend's ports. */
+  dpdk: { bridge: string; rxQueues: number; descriptors: number };
   /** Link group of a kernel-backend pool (removal by group). */
   group: number;
   mtu: number;
@@ -195,6 +200,17 @@ export interface OvsConfig {
   vswitchdExtraArgs: string[];
   /** Seconds passed as --timeout to every ovs-vsctl call. */
   vsctlTimeoutSec: number;
+  /** OVS with DPDK: other_config written before ovs-vswitchd starts; null: a plain OVS. */
+  dpdk: OvsDpdkConfig | null;
+}
+
+export interface OvsDpdkConfig {
+  /** dpdk-socket-mem: MB of huge pages per NUMA node, "1024" or "1024,0". */
+  socketMem: string;
+  /** dpdk-extra: EAL arguments (no spaces inside one). */
+  extra: string[];
+  /** per-port-memory. */
+  perPortMemory: boolean;
 }
 
 export interface SupervisorConfig {

@@ -82,8 +82,10 @@ export class Supervisor {
   /**
    * Make it run: adopt a live child of ours, else spawn. Also clears a crash-loop give-up. A child of
    * ours running an older command line (the config changed) is stopped first, then spawned anew.
+   * `beforeSpawn` runs only when a process is about to be spawned, never before an adoption (a DPDK
+   * vswitchd that runs holds the huge pages a fresh one would be checked for).
    */
-  async ensureRunning(): Promise<void> {
+  async ensureRunning(beforeSpawn?: () => Promise<void>): Promise<void> {
     this.wanted = true;
     this.exits = [];
     if (this.pid !== null) return;
@@ -113,6 +115,10 @@ export class Supervisor {
         this.replacing = false;
       }
       if (!this.wanted || this.pid !== null) return; // stopped (or started) by someone else meanwhile
+    }
+    if (beforeSpawn) {
+      await beforeSpawn();
+      if (!this.wanted || this.pid !== null) return;
     }
     this.spawn();
   }

@@ -103,3 +103,46 @@ export function hugepagesPlan(fs: HostFs, h: Huge): Planned[] {
   }
   return out;
 }
+
+/**
+ * What `dpdk-socket-mem` ("1024" or "1024,512": MB per NUMA node, node 0 first) needs of the huge
+ * pages, and where it falls short, in words; [] when it fits. `of` "reserved": nr_hugepages (the
+ * hugepages component's readiness); "free": free_hugepages (just before ovs-vswitchd starts, when
+ * EAL takes them). A kernel that shows no NUMA nodes has one pool: the global file, the sum.
+ */
+export function dpdkHugepagesShortfall(
+  fs: HostFs,
+  h: Huge,
+  socketMem: string,
+  of: "reserved" | "free",
+): string[] {
+  const file = of === "reserved" ? "nr_hugepages" : "free_hugepages";
+  const mb = socketMem.split(",").map((v) => Number.parseInt(v, 10));
+  const pagesFor = (m: number) => Math.ceil((m * 1024) / h.pageSizeKB);
+  const nodes = fs
+    .list("/sys/devices/system/node")
+    .filter((n) => /^node\d+$/.test(n))
+    .map((n) => Number(n.slice(4)));
+  const wants =
+    nodes.length > 0
+      ? mb.map((m, node) => ({
+          node,
+          mb: m,
+          dir: `/sys/devices/system/node/node${node}/hugepages/${sizeDir(h)}`,
+        }))
+      : [{ node: null, mb: mb.reduce((a, b) => a + b, 0), dir: `/sys/kernel/mm/hugepages/${sizeDir(h)}` }];
+  const out: string[] = [];
+  for (const w of wants) {
+    if (w.mb === 0) continue;
+    const need = pagesFor(w.mb);
+    const text = fs.read(`${w.dir}/${file}`);
+    const have = text === null ? 0 : Number.parseInt(text.trim(), 10) || 0;
+    if (have >= need) continue;
+    const where = w.node === null ? "the host" : `NUMA node ${w.node}`;
+    const has = text === null ? `no ${w.dir}/${file}` : `${w.dir}/${file} is ${have}`;
+    out.push(
+      `ovs.dpdk.socketMem "${socketMem}" asks ${w.mb} MB on ${where}: ${need} pages of ${h.pageSizeKB} kB ${of}, ${has} (short by ${need - have} pages)`,
+    );
+  }
+  return out;
+}

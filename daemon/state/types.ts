@@ -75,7 +75,7 @@ export type DesiredDatapath = "up" | "down";
 /** A TAP the daemon created (so teardown removes only ours). */
 export interface TapRecord {
   name: string;
-  backend: "gnmi" | "kernel";
+  backend: "gnmi" | "kernel" | "dpdk";
   createdAt: string;
   /** Written ahead: "creating" before the TAP (or port) is made, "created" once it is. */
   state: "creating" | "created";

@@ -11,26 +11,30 @@
  * - no job is left running: an interrupted one was resumed to its end or ended failed/interrupted
  *   with a reason.
  *
- * It runs over both TAP backends, each on its own node (real Open vSwitch in both):
+ * It runs over the three TAP backends, each on its own node (real Open vSwitch in all):
  * - kernel: a kernel TAP pool; scenarios bring-up, adopt, resize, reset;
  * - gnmi (the production one): the P4 target simulator supervised as p4-target (`target.simulator`),
  *   the pool made over gNMI; scenarios bring-up, adopt, reset (no resize: the target never deletes a
  *   port, so a grown pool lasts as long as the target). After each restart, besides the checks above:
  *   exactly one simulator runs and it is the pid the daemon reports, and the target's ports (a gNMI Get)
  *   are exactly the pool, P4TAP_0..N-1, in that order.
- * Both: no job step process is left running (K8S_OFFLOADD_STEP in its environment, see
+ * - dpdk: Debian's Open vSwitch built with DPDK (ovs-vswitchd-dpdk) on real huge pages (reserved for
+ *   the run by test/helpers/hugepages.ts and put back after it), the pool's DPDK TAP ports added
+ *   through the ovsdb; scenarios bring-up, adopt, reset. After each restart, besides the checks
+ *   above: br0 holds exactly the pool's ports, each once, P4TAP_k at ofport k+1, none with an error.
+ * All: no job step process is left running (K8S_OFFLOADD_STEP in its environment, see
  * daemon/host/step-process.ts).
  *
  * kubeadm, kubectl, crictl and systemctl are stand-ins (test/helpers/stand-ins.ts) and the daemon
  * looks them up nowhere else. CHAOS_SEED=<n> replays the same scenarios and kill delays (the seed is
  * printed with the trial counts per backend and scenario); CHAOS_TRIALS sets the number of trials over
- * both backends together (default 30, at least 30 in CI; split half and half).
+ * the backends together (default 30, at least 30 in CI; split in thirds, the rest to kernel, gnmi).
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { parse } from "yaml";
 import type { NodeStatus } from "../../daemon/engine/component";
@@ -38,16 +42,29 @@ import { GnmiClient } from "../../daemon/host/gnmi-client";
 import { STEP_MARKER_ENV } from "../../daemon/host/step-process";
 import type { Job } from "../../daemon/state/store";
 import { benchCoreConfig, type DaemonProcess, daemonFixture, scratchDir, sleep } from "../helpers/daemon";
+import { DPDK_PAGES, dpdkOverrides } from "../helpers/dpdk";
+import { type Reservation, reserveHugepages } from "../helpers/hugepages";
 import { StandIns } from "../helpers/stand-ins";
 
 const SEED = process.env.CHAOS_SEED ? Number(process.env.CHAOS_SEED) : Math.floor(Math.random() * 2 ** 31);
 const TRIALS = process.env.CHAOS_TRIALS ? Number(process.env.CHAOS_TRIALS) : 30;
-type Backend = "kernel" | "gnmi";
-const BACKENDS: Backend[] = ["kernel", "gnmi"];
-/** Trials per backend: half each, the odd one to kernel. */
-const trialsOf = (b: Backend) => (b === "kernel" ? Math.ceil(TRIALS / 2) : Math.floor(TRIALS / 2));
+type Backend = "kernel" | "gnmi" | "dpdk";
+const BACKENDS: Backend[] = ["kernel", "gnmi", "dpdk"];
+/** Trials per backend: a third each, what is left over to kernel first, then gnmi. */
+const trialsOf = (b: Backend) => {
+  const i = BACKENDS.indexOf(b);
+  return Math.floor(TRIALS / BACKENDS.length) + (i < TRIALS % BACKENDS.length ? 1 : 0);
+};
 /** Each backend has its own stream of the seed, so one backend's trials replay alone too. */
-const seedOf = (b: Backend) => (b === "kernel" ? SEED : (SEED ^ 0x5bd1e995) >>> 0);
+const seedOf = (b: Backend) =>
+  b === "kernel" ? SEED : b === "gnmi" ? (SEED ^ 0x5bd1e995) >>> 0 : (SEED ^ 0x27d4eb2f) >>> 0;
+
+// The dpdk node's EAL takes real huge pages: reserved before, put back after (also on failure).
+let hugepages: Reservation | null = null;
+before(() => {
+  if (BACKENDS.includes("dpdk")) hugepages = reserveHugepages(DPDK_PAGES);
+});
+after(() => hugepages?.restore());
 const POOL = 8; // taps.count of the config: the pool every restart converges to
 const PREFIX = "P4TAP_";
 const HOST_IF = "TAP_0";
@@ -76,7 +93,8 @@ function ovsProcesses(marker: string): Map<string, number[]> {
       const stat = readFileSync(`/proc/${e}/stat`, "utf8");
       const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
       if (state === "Z" || state === "X") continue;
-      const prog = (argv[0] ?? "").split("/").at(-1) ?? "";
+      // Debian's DPDK build is ovs-vswitchd-dpdk: the same program for this count.
+      const prog = ((argv[0] ?? "").split("/").at(-1) ?? "").replace(/-dpdk$/, "");
       if (!["ovsdb-server", "ovs-vswitchd"].includes(prog) || !argv.some((a) => a.includes(marker))) continue;
       out.set(prog, [...(out.get(prog) ?? []), Number(e)]);
     } catch {
@@ -146,10 +164,14 @@ function kernelTaps(netns: string): string[] {
   const r = spawnSync("ip", ["-n", netns, "-j", "-d", "link", "show"], { encoding: "utf8" });
   if (r.status !== 0) return []; // no namespace: nothing in it
   const links = JSON.parse(r.stdout || "[]") as { ifname: string; linkinfo?: { info_kind?: string } }[];
-  return links
-    .filter((l) => l.linkinfo?.info_kind === "tun" || l.ifname.startsWith(PREFIX) || l.ifname === HOST_IF)
-    .map((l) => l.ifname)
-    .sort();
+  return (
+    links
+      // br0 and ovs-netdev are the DPDK node's netdev datapath's own TAPs (its internal ports).
+      .filter((l) => !["br0", "ovs-netdev"].includes(l.ifname))
+      .filter((l) => l.linkinfo?.info_kind === "tun" || l.ifname.startsWith(PREFIX) || l.ifname === HOST_IF)
+      .map((l) => l.ifname)
+      .sort()
+  );
 }
 
 const desiredPool = () =>
@@ -194,6 +216,8 @@ for (const backend of BACKENDS) {
       );
       gnmi?.close();
       await f?.cleanup();
+      // The dpdk node's hugetlbfs, mounted by its hugepages component in this test's mount namespace.
+      if (backend === "dpdk") spawnSync("umount", [join(scratch, "huge")], { stdio: "ignore" });
       rmSync(scratch, { recursive: true, force: true });
     });
 
@@ -303,6 +327,22 @@ for (const backend of BACKENDS) {
         assert.equal(reported, sims[0], `${what}: p4-target reported pid ${reported}, running ${sims[0]}`);
         assert.deepEqual(await targetPorts(gnmi as GnmiClient), poolNames(), `${what}: the target's ports`);
       }
+      if (backend === "dpdk") assert.deepEqual(dpdkPorts(), poolNames(), `${what}: br0's DPDK ports`);
+    }
+
+    /** br0's ports with an ofport and no error, ordered by ofport; P4TAP_k must be at k+1. */
+    function dpdkPorts(): string[] {
+      const argv = [`--db=unix:${join(f.dir, "ovs/run/db.sock")}`, "--timeout=5", "--format=json"];
+      argv.push("--columns=name,ofport,error", "find", "Interface", "type=dpdk");
+      const r = spawnSync("/usr/bin/ovs-vsctl", argv, { encoding: "utf8" });
+      assert.equal(r.status, 0, r.stderr);
+      const rows = (JSON.parse(r.stdout) as { data: [string, unknown, unknown][] }).data;
+      const ok = rows.filter(
+        ([, port, err]) => typeof port === "number" && port > 0 && typeof err !== "string",
+      );
+      for (const [name, port] of ok)
+        assert.equal(port, Number(name.slice(PREFIX.length)) + 1, `${name} ofport`);
+      return ok.sort((a, b) => (a[1] as number) - (b[1] as number)).map(([name]) => name);
     }
 
     test(`${trialsOf(backend)} trials: SIGKILL during bring-up${backend === "kernel" ? ", resize" : ""} and reset, then convergence`, async () => {
@@ -317,16 +357,21 @@ for (const backend of BACKENDS) {
       tools.add("crictl", "/usr/bin/sleep 0.2");
       tools.add("systemctl", "/usr/bin/sleep 0.3");
       const kube = { toolPath: [tools.bin], manifests: [], kubeconfig: null, commandTimeoutSec: 30 };
+      const huge = join(scratch, "huge");
+      mkdirSync(huge);
+      const dpdk = dpdkOverrides(POOL, huge, hugepages?.reserved ?? DPDK_PAGES);
       f = await daemonFixture(
         backend === "kernel"
           ? // Stand-ins only: the host's own kubeadm and systemctl are never reachable from this test.
             { ...benchCoreConfig, api: { rateLimit: 100_000 }, kubernetes: kube }
-          : {
-              taps: { backend: "gnmi" },
-              target: { simulator: true },
-              api: { rateLimit: 100_000 },
-              kubernetes: kube,
-            },
+          : backend === "dpdk"
+            ? { ...dpdk, taps: { ...dpdk.taps, max: 32 }, api: { rateLimit: 100_000 }, kubernetes: kube }
+            : {
+                taps: { backend: "gnmi" },
+                target: { simulator: true },
+                api: { rateLimit: 100_000 },
+                kubernetes: kube,
+              },
       );
       if (backend === "gnmi") {
         gnmiAddress = (parse(readFileSync(f.configFile, "utf8")) as { target: { gnmi: string } }).target.gnmi;

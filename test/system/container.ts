@@ -77,15 +77,21 @@ export class Container {
     readonly scratch: string,
     /** The host's node bound in as /usr/bin/node; false: a host without Node.js (the RPM brings its own). */
     readonly hostNode: boolean,
+    /** More systemd-nspawn arguments (the DPDK test binds /sys/module in read-only). */
+    readonly nspawnArgs: readonly string[] = [],
   ) {
     this.root = join(scratch, "root");
     this.consoleLog = join(scratch, "console.log");
   }
 
   /** Mounts a fresh overlay over the cached rootfs; files go in with put() before boot(). */
-  static create(opts: { hostNode?: boolean } = {}): Container {
+  static create(opts: { hostNode?: boolean; nspawnArgs?: string[] } = {}): Container {
     const lower = cachedRootfs();
-    const c = new Container(mkdtempSync(join(tmpdir(), "offloadd-system-")), opts.hostNode ?? true);
+    const c = new Container(
+      mkdtempSync(join(tmpdir(), "offloadd-system-")),
+      opts.hostNode ?? true,
+      opts.nspawnArgs ?? [],
+    );
     for (const d of ["upper", "work", "root"]) mkdirSync(join(c.scratch, d));
     must([
       "mount",
@@ -139,6 +145,7 @@ export class Container {
           `--machine=${basename(this.scratch)}`,
           ...(this.hostNode ? [`--bind-ro=${process.execPath}:/usr/bin/node`] : []),
           `--bind-ro=${repoRoot}:${PROJECT_DIR}`,
+          ...this.nspawnArgs,
         ],
         { stdio: ["ignore", out, out], env: { PATH: CONTAINER_ENV.PATH, LANG: "C.UTF-8" } },
       );

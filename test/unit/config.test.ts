@@ -101,12 +101,14 @@ const DEFAULTS: Config = {
     logDir: "/usr/local/var/log/openvswitch",
     vswitchdExtraArgs: ["--mlockall"],
     vsctlTimeoutSec: 10,
+    dpdk: null,
   },
   taps: {
     count: 8,
     prefix: "P4TAP_",
     max: 32,
     backend: "gnmi",
+    dpdk: { bridge: "br0", rxQueues: 2, descriptors: 256 },
     group: 4242,
     mtu: 1500,
     pipelineName: "pipe",
@@ -217,6 +219,7 @@ describe("loading", () => {
       logDir: join(sandbox, "ovs/log"),
       vswitchdExtraArgs: [],
       vsctlTimeoutSec: 10,
+      dpdk: null,
     });
     assert.deepEqual(cfg.taps, DEFAULTS.taps);
     assert.deepEqual(cfg.supervisor, { ...DEFAULTS.supervisor, readyTimeoutMs: 20000 });
@@ -308,7 +311,7 @@ describe("errors name the key, its line:column and what is allowed", () => {
     const msg = failure("taps:\n  count: 8\n  cuont: 16\n");
     assert.match(
       msg,
-      /: unknown key "taps\.cuont" \(line 3:3\); allowed keys here: count, prefix, max, backend, group, mtu, pipelineName, mempoolName, setBatch, lowWatermark$/,
+      /: unknown key "taps\.cuont" \(line 3:3\); allowed keys here: count, prefix, max, backend, dpdk, group, mtu, pipelineName, mempoolName, setBatch, lowWatermark$/,
     );
   });
 
@@ -341,6 +344,33 @@ describe("errors name the key, its line:column and what is allowed", () => {
     const msg = failure("taps:\n  max: 1024\n  count: 2048\n");
     assert.ok(msg.endsWith(`: taps.count (line 3:10) is 2048; ${COUNT_ALLOWED_1024}`), msg);
     assert.match(failure("taps:\n  count: 32\n  max: 16\n"), /is 32; .* at most taps\.max \(8, 16\)$/);
+  });
+
+  test("taps.backend dpdk needs ovs.dpdk; ovs.dpdk values are checked", () => {
+    assert.match(
+      failure("taps:\n  backend: dpdk\n"),
+      /taps\.backend \(line 2:12\) is "dpdk"; allowed: gnmi or kernel while ovs\.dpdk is null; dpdk needs ovs\.dpdk set/,
+    );
+    assert.match(
+      failure('ovs:\n  dpdk:\n    socketMem: "1 GB"\n'),
+      /ovs\.dpdk\.socketMem \(line 3:16\) is "1 GB"; allowed: dpdk-socket-mem: megabytes of huge pages per NUMA node/,
+    );
+    assert.match(
+      failure('ovs:\n  dpdk:\n    extra: ["--no-pci --log-level=8"]\n'),
+      /ovs\.dpdk\.extra\[0\] .* allowed: one EAL argument without spaces/,
+    );
+    assert.match(failure("taps:\n  dpdk:\n    descriptors: 300\n"), /a power of 2 from 64 to 4096/);
+  });
+
+  test("profiles/sandbox-dpdk.yaml: DPDK's vswitchd, the dpdk backend, the real host's huge pages", () => {
+    const cfg = loadConfig(join(repoRoot(), "profiles/sandbox-dpdk.yaml"));
+    assert.equal(cfg.ovs.ovsVswitchd, "/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk");
+    assert.deepEqual(cfg.ovs.dpdk, { socketMem: "1024", extra: ["--no-pci"], perPortMemory: true });
+    assert.equal(cfg.taps.backend, "dpdk");
+    assert.deepEqual(cfg.taps.dpdk, { bridge: "br0", rxQueues: 2, descriptors: 256 });
+    assert.equal(cfg.host.root, "/");
+    assert.equal(cfg.host.hugepages.pages * cfg.host.hugepages.pageSizeKB, 1024 * 1024, "covers socketMem");
+    assert.equal(cfg.target.simulator, false);
   });
 
   test("taps.max must be a power of 2", () => {

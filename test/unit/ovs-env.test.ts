@@ -25,6 +25,7 @@ const base: OvsConfig = {
   logDir: "/usr/local/var/log/openvswitch",
   vswitchdExtraArgs: [],
   vsctlTimeoutSec: 10,
+  dpdk: null,
 };
 
 describe("ovsEnv: p4ovs_env_setup.sh's environment", () => {

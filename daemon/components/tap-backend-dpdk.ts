@@ -1,0 +1,69 @@
+import type { CreateHooks } from "../host/gnmi-client";
+import type { DpdkPortOptions, OvsDpdkTools } from "../host/ovs-dpdk";
+import type { TapBackend } from "./tap-backends";
+
+/**
+ * DPDK TAP ports of Open vSwitch with DPDK (Debian's ovs-vswitchd-dpdk), added through the ovsdb:
+ * type=dpdk, `dpdk-devargs=net_tap<k>,iface=P4TAP_k`, on a netdev bridge, all in one transaction.
+ * Like P4-OVS's ports they live in vswitchd: its TAPs die with it. Unlike a gNMI port the
+ * configuration is the database's, so a vswitchd that starts again makes every port again by itself;
+ * the pool waits for that (every port with an ofport and no error).
+ */
+export class DpdkTapBackend implements TapBackend {
+  readonly kind = "dpdk";
+  /** A port whose kernel side left stays in vswitchd (a pod has it, or had): never made twice. */
+  readonly recreatesLost = false;
+  constructor(
+    private readonly tools: OvsDpdkTools,
+    private readonly prefix: string,
+    private readonly port: DpdkPortOptions,
+  ) {}
+
+  /** Made: EAL is up and the Interface row has an ofport and no error (vswitchd set it up). */
+  async configured(names: readonly string[]): Promise<Set<string>> {
+    const eal = await this.tools.initialized();
+    if (!eal.ok) return new Set();
+    const rows = await this.tools.interfaces();
+    return new Set(
+      names.filter((n) => {
+        const r = rows.get(n);
+        return r !== undefined && r.ofport !== null && r.error === null;
+      }),
+    );
+  }
+
+  /**
+   * One transaction for all `names` (ovs-vsctl waits until vswitchd applied it), then one read: a
+   * port OVS could not set up fails the call with OVS's own text (Interface error), e.g. a mempool
+   * that did not fit in dpdk-socket-mem.
+   */
+  async create(names: readonly string[], hooks: CreateHooks): Promise<void> {
+    if (names.length === 0) return;
+    const eal = await this.tools.initialized();
+    if (!eal.ok)
+      throw new Error(`cannot add DPDK ports: DPDK is not initialised in ovs-vswitchd (${eal.why})`);
+    hooks.sending?.(names);
+    const ports = names.map((name) => ({ name, index: Number(name.slice(this.prefix.length)) }));
+    const r = await this.tools.addPorts(ports, this.port);
+    const rows = await this.tools.interfaces();
+    const ok = names.filter((n) => rows.get(n)?.ofport != null && !rows.get(n)?.error);
+    if (ok.length > 0) hooks.done?.(ok);
+    const failed = names
+      .filter((n) => !ok.includes(n))
+      .map((n) => `${n}: ${rows.get(n)?.error ?? "no ofport"}`);
+    if (failed.length > 0) {
+      const tail = r.code === 0 ? "" : ` (ovs-vsctl: ${r.stderr.trim().split("\n")[0]})`;
+      throw new Error(
+        `ovs-vswitchd could not add ${failed.length} of ${names.length} DPDK TAP ports: ${failed.join("; ")}${tail}`,
+      );
+    }
+  }
+
+  remove(names: readonly string[]): Promise<void> {
+    return this.tools.deletePorts(this.port.bridge, names);
+  }
+
+  generation(): null {
+    return null;
+  }
+}
