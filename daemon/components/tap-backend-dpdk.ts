@@ -1,5 +1,5 @@
 import type { CreateHooks } from "../host/gnmi-client";
-import type { DpdkPortOptions, OvsDpdkTools } from "../host/ovs-dpdk";
+import type { DpdkPortOptions, OvsDpdkTools, OvsInterface } from "../host/ovs-dpdk";
 import type { TapBackend } from "./tap-backends";
 
 /**
@@ -19,44 +19,53 @@ export class DpdkTapBackend implements TapBackend {
     private readonly port: DpdkPortOptions,
   ) {}
 
-  /** Made: EAL is up and the Interface row has an ofport and no error (vswitchd set it up). */
+  /** EAL as configured() last read it, for the create() that follows with its answer (one read less). */
+  private eal: { ok: boolean; why: string } | null = null;
+
+  /** Made: EAL is up and the Interface row has an ofport and no error (vswitchd set it up). One read. */
   async configured(names: readonly string[]): Promise<Set<string>> {
-    const eal = await this.tools.initialized();
-    if (!eal.ok) return new Set();
-    const rows = await this.tools.interfaces();
-    return new Set(
-      names.filter((n) => {
-        const r = rows.get(n);
-        return r !== undefined && r.ofport !== null && r.error === null;
-      }),
-    );
+    const { eal, interfaces } = await this.tools.state();
+    this.eal = eal;
+    return eal.ok ? this.setUp(names, interfaces) : new Set();
   }
 
   /**
    * One transaction for all `names` (ovs-vsctl waits until vswitchd applied it), then one read: a
    * port OVS could not set up fails the call with OVS's own text (Interface error), e.g. a mempool
-   * that did not fit in dpdk-socket-mem.
+   * that did not fit in dpdk-socket-mem. With `made` (configured() has just read), EAL is taken from
+   * that read instead of reading it again.
    */
-  async create(names: readonly string[], hooks: CreateHooks): Promise<void> {
+  async create(names: readonly string[], hooks: CreateHooks, made?: ReadonlySet<string>): Promise<void> {
     if (names.length === 0) return;
-    const eal = await this.tools.initialized();
+    const fresh = made !== undefined ? this.eal : null;
+    this.eal = null;
+    const eal = fresh ?? (await this.tools.state()).eal;
     if (!eal.ok)
       throw new Error(`cannot add DPDK ports: DPDK is not initialised in ovs-vswitchd (${eal.why})`);
     hooks.sending?.(names);
     const ports = names.map((name) => ({ name, index: Number(name.slice(this.prefix.length)) }));
     const r = await this.tools.addPorts(ports, this.port);
-    const rows = await this.tools.interfaces();
-    const ok = names.filter((n) => rows.get(n)?.ofport != null && !rows.get(n)?.error);
+    const rows = (await this.tools.state()).interfaces;
+    const up = this.setUp(names, rows);
+    const ok = names.filter((n) => up.has(n));
     if (ok.length > 0) hooks.done?.(ok);
-    const failed = names
-      .filter((n) => !ok.includes(n))
-      .map((n) => `${n}: ${rows.get(n)?.error ?? "no ofport"}`);
+    const failed = names.filter((n) => !up.has(n)).map((n) => `${n}: ${rows.get(n)?.error ?? "no ofport"}`);
     if (failed.length > 0) {
       const tail = r.code === 0 ? "" : ` (ovs-vsctl: ${r.stderr.trim().split("\n")[0]})`;
       throw new Error(
         `ovs-vswitchd could not add ${failed.length} of ${names.length} DPDK TAP ports: ${failed.join("; ")}${tail}`,
       );
     }
+  }
+
+  /** The names whose Interface row has an ofport and no error. */
+  private setUp(names: readonly string[], rows: Map<string, OvsInterface>): Set<string> {
+    return new Set(
+      names.filter((n) => {
+        const r = rows.get(n);
+        return r !== undefined && r.ofport !== null && r.error === null;
+      }),
+    );
   }
 
   remove(names: readonly string[]): Promise<void> {

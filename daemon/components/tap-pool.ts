@@ -92,6 +92,12 @@ export class TapPool implements Component {
   /** Where TAPs that left were found, so a routine look does not list every namespace again. */
   private readonly located = new Map<string, FoundTap>();
   private surveying: Promise<unknown> = Promise.resolve();
+  /**
+   * Set by a start() that ended with every port made as the backend itself read it (its answer, or
+   * the read after creating them): the probe the engine makes right after start() takes that read as
+   * its own instead of asking the backend again. One probe only; every later one reads.
+   */
+  private startRead = false;
 
   constructor(private readonly opts: TapPoolOptions) {
     this.dependsOn = opts.dependsOn;
@@ -121,6 +127,7 @@ export class TapPool implements Component {
   }
 
   async start(): Promise<void> {
+    this.startRead = false;
     const b = this.opts.backend;
     const names = this.names();
     // gNMI: the target says what is made, and stale TAPs are not ours to remove (they go with the
@@ -172,9 +179,14 @@ export class TapPool implements Component {
     for (const n of names) this.located.delete(n);
     // Every one is made now (created, or found made): the look needs no second read of the target.
     await this.survey(true, new Set(names));
+    this.startRead = true;
   }
 
   async probe(): Promise<Probe> {
+    if (this.startRead) {
+      this.startRead = false;
+      return { ready: true };
+    }
     const names = this.names();
     const made = await this.madeNow(names, this.records(), null);
     const missing = names.filter((n) => !made.has(n));
@@ -213,6 +225,7 @@ export class TapPool implements Component {
 
   /** Grow or shrink the pool (shrinking removes the highest-numbered TAPs). Count is validated by the caller. */
   async resize(count: number): Promise<void> {
+    this.startRead = false;
     if (count > this.count) {
       const all = this.names(count);
       await this.create(this.opts.backend.kind === "gnmi" ? all : all.slice(this.count));
@@ -226,6 +239,7 @@ export class TapPool implements Component {
   }
 
   async stop(): Promise<void> {
+    this.startRead = false;
     const ours = this.opts.store?.taps().map((t) => t.name) ?? [];
     const links = await listLinks(this.opts.netns);
     const present = new Set(links.map((l) => l.name));

@@ -10,6 +10,12 @@ export interface OvsInterface {
   error: string | null;
 }
 
+/** What the dpdk backend reads of vswitchd in one call: EAL, and every Interface row by name. */
+export interface OvsDpdkState {
+  eal: { ok: boolean; why: string };
+  interfaces: Map<string, OvsInterface>;
+}
+
 /** A DPDK TAP port to add: its pool name and index (net_tap<index>, ofport <index + 1>). */
 export interface DpdkPort {
   name: string;
@@ -66,23 +72,50 @@ export class OvsDpdkTools {
     return { ok: v === "true", why: `dpdk_initialized is ${v || "empty"}` };
   }
 
-  /** Every Interface row by name (one ovsdb read). */
-  async interfaces(): Promise<Map<string, OvsInterface>> {
-    const argv = ["--no-wait", "--format=json", "--columns=name,ofport,error", "list", "Interface"];
+  /**
+   * EAL's `dpdk_initialized` and every Interface row by name, in ONE ovs-vsctl call (two `list`
+   * commands of one read: one process, one ovsdb round trip, one view of the database).
+   */
+  async state(): Promise<OvsDpdkState> {
+    const argv = [
+      "--no-wait",
+      "--format=json",
+      "--",
+      "--columns=dpdk_initialized",
+      "list",
+      "Open_vSwitch",
+      "--",
+      "--columns=name,ofport,error",
+      "list",
+      "Interface",
+    ];
     const r = await this.vsctl(argv);
     if (r.code !== 0) throw new Error(describeFailure(["ovs-vsctl", ...argv], r));
-    const table = JSON.parse(r.stdout) as { data: unknown[][] };
-    const out = new Map<string, OvsInterface>();
-    for (const [name, ofport, error] of table.data) {
+    // One JSON table a line, in command order.
+    const [ovs, ifaces] = r.stdout
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .map((l) => JSON.parse(l) as { data: unknown[][] });
+    if (!ovs || !ifaces)
+      throw new Error(
+        `ovs-vsctl ${argv.join(" ")}: expected two JSON tables, got ${JSON.stringify(r.stdout)}`,
+      );
+    const v = ovs.data[0]?.[0];
+    const eal = {
+      ok: v === true,
+      why: `dpdk_initialized is ${v === undefined ? "empty (no Open_vSwitch row)" : String(v)}`,
+    };
+    const interfaces = new Map<string, OvsInterface>();
+    for (const [name, ofport, error] of ifaces.data) {
       // An empty optional column is ["set", []] in OVSDB's JSON.
       const port = typeof ofport === "number" && ofport > 0 ? ofport : null;
-      out.set(String(name), {
+      interfaces.set(String(name), {
         name: String(name),
         ofport: port,
         error: typeof error === "string" ? error : null,
       });
     }
-    return out;
+    return { eal, interfaces };
   }
 
   /**
