@@ -45,6 +45,7 @@ export class DpdkTapBackend implements TapBackend {
     hooks.sending?.(names);
     const ports = names.map((name) => ({ name, index: Number(name.slice(this.prefix.length)) }));
     const r = await this.tools.addPorts(ports, this.port);
+    hooks.applied?.(names);
     const rows = (await this.tools.state()).interfaces;
     const up = this.setUp(names, rows);
     const ok = names.filter((n) => up.has(n));

@@ -161,7 +161,13 @@ export class TapPool implements Component {
       };
       this.opts.onPortsDied?.(podsLost.map((tap) => ({ tap, netns: netnsOf(tap) })));
     }
-    if (missing.length > 0) await this.create(b.kind === "gnmi" ? names : missing, made);
+    // The namespace listed for the look below while the backend reads its ports back (dpdk).
+    let listed: Promise<LinkInfo[]> | undefined;
+    const listNow = () => {
+      listed = listLinks(this.opts.netns);
+      listed.catch(() => undefined);
+    };
+    if (missing.length > 0) await this.create(b.kind === "gnmi" ? names : missing, made, listNow);
     if (died.length > 0) {
       this.signals?.note(
         this.name,
@@ -178,7 +184,7 @@ export class TapPool implements Component {
     }
     for (const n of names) this.located.delete(n);
     // Every one is made now (created, or found made): the look needs no second read of the target.
-    await this.survey(true, new Set(names));
+    await this.survey(true, new Set(names), listed);
     this.startRead = true;
   }
 
@@ -319,7 +325,7 @@ export class TapPool implements Component {
    * finds TAPs made under a "creating" record at its next start and confirms them there. A per-batch
    * write with its fsync cost more than making the TAPs it recorded.
    */
-  private async create(names: string[], made?: ReadonlySet<string>): Promise<void> {
+  private async create(names: string[], made?: ReadonlySet<string>, applied?: () => void): Promise<void> {
     const b = this.opts.backend;
     const store = this.opts.store;
     const gen = b.generation();
@@ -350,6 +356,7 @@ export class TapPool implements Component {
       done: (ns) => {
         for (const n of ns) toConfirm.add(n);
       },
+      applied: () => applied?.(),
       recovered: (err, progress) =>
         this.opts.log.warn(
           {
@@ -370,18 +377,23 @@ export class TapPool implements Component {
 
   /**
    * One look at every TAP of the pool, one at a time (events are said once). `made`: the backend's
-   * answer when the caller has just had it (start, right after making the pool).
+   * answer when the caller has just had it (start, right after making the pool). `listed`: the
+   * namespace's links, listed after the pool was made (start: while the backend read its ports back).
    */
-  private survey(fresh: boolean, made?: Set<string>): Promise<TapView[]> {
-    const run = this.surveying.then(() => this.surveyNow(fresh, made));
+  private survey(fresh: boolean, made?: Set<string>, listed?: Promise<LinkInfo[]>): Promise<TapView[]> {
+    const run = this.surveying.then(() => this.surveyNow(fresh, made, listed));
     this.surveying = run.catch(() => undefined);
     return run;
   }
 
-  private async surveyNow(fresh: boolean, known?: Set<string>): Promise<TapView[]> {
+  private async surveyNow(
+    fresh: boolean,
+    known?: Set<string>,
+    listed?: Promise<LinkInfo[]>,
+  ): Promise<TapView[]> {
     const b = this.opts.backend;
     const dp = this.opts.netns;
-    const links = await listLinks(dp);
+    const links = await (listed ?? listLinks(dp));
     const names = this.names();
     const records = this.records();
     // The target may be away (restarting, or the datapath down): then the records say what was made.

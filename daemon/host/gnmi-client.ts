@@ -228,6 +228,11 @@ export interface CreateHooks {
   sending?(names: readonly string[]): void;
   /** Called once these ports are complete in the target (answered OK or read back). */
   done?(names: readonly string[]): void;
+  /**
+   * Called when the target has answered the request that adds these ports (their TAPs are in the
+   * kernel now, if it could make them), before it is read back: the caller may list links meanwhile.
+   */
+  applied?(names: readonly string[]): void;
   /** Called after an error, with what was read back, before going on (tests, logs). */
   recovered?(err: unknown, progress: readonly PortProgress[]): void;
 }
