@@ -89,7 +89,9 @@ export function buildComponents(opts: {
     t.backend === "kernel"
       ? new KernelTapBackend(netns, t.group)
       : t.backend === "dpdk"
-        ? new DpdkTapBackend(new OvsDpdkTools(cfg.ovs, tools.env), t.prefix, { ...t.dpdk, mtu: t.mtu })
+        ? new DpdkTapBackend(new OvsDpdkTools(cfg.ovs, tools.env), t.prefix, { ...t.dpdk, mtu: t.mtu }, () =>
+            vswitchdRun(store),
+          )
         : new GnmiTapBackend(
             new (gnmiModule().GnmiClient)({ address: cfg.target.gnmi }),
             { mtu: t.mtu, pipelineName: t.pipelineName, mempoolName: t.mempoolName },
@@ -131,4 +133,14 @@ function gnmiModule(): typeof import("../host/gnmi-client") {
 }
 function p4runtimeModule(): typeof import("../host/p4runtime-client") {
   return require("../host/p4runtime-client");
+}
+
+/**
+ * Which run of ovs-vswitchd is the current one, from the supervisor's record (boot, pid, start time):
+ * the same across an adoption by a new daemon, another after any restart of vswitchd.
+ */
+function vswitchdRun(store: StateStore | null): string | null {
+  const c = store?.child("ovs-vswitchd");
+  if (!c || c.pid === null || c.startTime === null) return null;
+  return `ovs-vswitchd ${c.bootId ?? "boot?"} ${c.pid} ${c.startTime}`;
 }

@@ -31,7 +31,11 @@ export interface TapBackend {
   remove(names: readonly string[]): Promise<void>;
   /** True when the kernel shows `link` as made by this backend even without a record (its link group). */
   owns?(link: LinkInfo): boolean;
-  /** The generation a record of this backend must carry to count (kernel); null: not used (gnmi). */
+  /**
+   * The generation a record of this backend carries. kernel: it must carry it to count as made; dpdk:
+   * the run of ovs-vswitchd that made the port (a port that came back by itself under a later run
+   * died with the earlier one); null: not used (gnmi), or not known now.
+   */
   generation(): string | null;
 }
 
