@@ -5,6 +5,7 @@ import type { Component } from "../engine/component";
 import { HostFs } from "../host/hostfs";
 import { OvsTools } from "../host/ovs";
 import { OvsDpdkTools } from "../host/ovs-dpdk";
+import { procInfo } from "../host/proc";
 import { projectRoot } from "../paths";
 import type { PreflightApi } from "../preflight";
 import type { StateStore } from "../state/store";
@@ -137,10 +138,15 @@ function p4runtimeModule(): typeof import("../host/p4runtime-client") {
 
 /**
  * Which run of ovs-vswitchd is the current one, from the supervisor's record (boot, pid, start time):
- * the same across an adoption by a new daemon, another after any restart of vswitchd.
+ * the same across an adoption by a new daemon, another after any restart of vswitchd; null while the
+ * recorded process does not run (died, a zombie, a pid not yet confirmed). Without a state store
+ * (nothing recorded) every run is taken for one.
  */
 function vswitchdRun(store: StateStore | null): string | null {
-  const c = store?.child("ovs-vswitchd");
+  if (!store) return "ovs-vswitchd (not recorded)";
+  const c = store.child("ovs-vswitchd");
   if (!c || c.pid === null || c.startTime === null) return null;
+  const p = procInfo(c.pid);
+  if (!p || p.state === "Z" || p.state === "X" || p.startTime !== c.startTime) return null;
   return `ovs-vswitchd ${c.bootId ?? "boot?"} ${c.pid} ${c.startTime}`;
 }

@@ -19,12 +19,26 @@ export class DpdkTapBackend implements TapBackend {
     private readonly tools: OvsDpdkTools,
     private readonly prefix: string,
     private readonly port: DpdkPortOptions,
-    /** The run of ovs-vswitchd now (its child record's identity); null when not known. */
+    /**
+     * The run of ovs-vswitchd now (its child record's identity); null when that process does not run
+     * (died, not yet confirmed): the database's ofports are stale then, and its TAPs are gone.
+     */
     private readonly vswitchdRun: () => string | null,
   ) {}
 
-  /** Made: EAL is up and the Interface row has an ofport and no error (vswitchd set it up). */
+  /**
+   * Made: the recorded vswitchd runs, EAL is up and the Interface row has an ofport and no error
+   * (vswitchd set it up).
+   */
+  /** The recorded ovs-vswitchd runs (not dead, not a zombie, the same start time). */
+  running(): boolean {
+    return this.vswitchdRun() !== null;
+  }
+
   async configured(names: readonly string[]): Promise<Set<string>> {
+    // A dead vswitchd leaves its Interface rows (ofport, no error) and dpdk_initialized as they were:
+    // nothing is made then (a look in that window must not take the pool's vanished TAPs for lost).
+    if (!this.running()) return new Set();
     const eal = await this.tools.initialized();
     if (!eal.ok) return new Set();
     const rows = await this.tools.interfaces();

@@ -29,6 +29,11 @@ export interface TapBackend {
   create(names: readonly string[], hooks: CreateHooks, made?: ReadonlySet<string>): Promise<void>;
   /** Remove `names`; a backend that cannot says why. */
   remove(names: readonly string[]): Promise<void>;
+  /**
+   * False while the process that holds the ports does not run (dpdk: the recorded ovs-vswitchd died):
+   * nothing is made then, and configured() says so. Absent: not known (gnmi, kernel).
+   */
+  running?(): boolean;
   /** True when the kernel shows `link` as made by this backend even without a record (its link group). */
   owns?(link: LinkInfo): boolean;
   /**

@@ -217,6 +217,8 @@ export class TapPool implements Component {
       ? views.filter((v) => v.state === "lost").map((v) => v.name)
       : [];
     if (missing.length === 0 && lost.length === 0) return;
+    // The target died meanwhile (dpdk: vswitchd): nothing can be made now, and its restart is start()'s.
+    if (this.opts.backend.running?.() === false) return;
     if (lost.length > 0) this.opts.store?.forgetTaps(lost);
     const again = [...missing, ...lost].sort((a, b) => this.index(a) - this.index(b));
     await this.create(this.opts.backend.kind === "gnmi" ? this.names() : again);
