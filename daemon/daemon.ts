@@ -26,14 +26,13 @@ import { ConfigError, loadConfig } from "./config/load";
 import type { Config } from "./config/types";
 import { Engine } from "./engine/engine";
 import { chassisRoomProblem } from "./host/chassis-config";
-import { ExternalTools } from "./host/external-tools";
 import { checkFiles, daemonFileRules } from "./host/file-modes";
 import { InstanceLock, InstanceLockError } from "./host/instance-lock";
 import { setChildLogLimits } from "./host/log-follower";
 import { deleteNetns, ensureNetns, netnsExists } from "./host/netns";
 import { prepareStateFile } from "./host/state-files";
 import { ensureToken, TokenError } from "./host/token-file";
-import { createJobRunner } from "./jobs";
+import { createJobRunner, createStepProcesses, kubeTools } from "./jobs";
 import { SystemdReadiness } from "./notify/readiness";
 import { SystemdNotifier, scrubChildEnv } from "./notify/sd-notify";
 import { projectRoot } from "./paths";
@@ -54,6 +53,7 @@ export class Daemon {
   private store: StateStore | null = null;
   private engine: Engine | null = null;
   private jobs: ReturnType<typeof createJobRunner> | null = null;
+  private heal: HealAfterRestart | null = null;
   private app: FastifyInstance | null = null;
   private socket: { close(): Promise<void> } | null = null;
   /** The datapath was asked to start (or to stay down): stopping must go through the engine. */
@@ -237,14 +237,13 @@ export class Daemon {
     const log = this.log as Logger;
     const preflight = new Preflight(cfg);
     // After a target restart: count the generation, name the pods that lost TAPs (and maybe recreate them).
+    // Its crictl and kubectl are recorded children like the jobs' (same set: one stop, one leftover sweep).
+    const processes = createStepProcesses(cfg, store, log.child({ part: "jobs" }));
     const heal = new HealAfterRestart({
       store,
       kube: cfg.kubernetes,
-      tools: new ExternalTools({
-        path: cfg.kubernetes.toolPath,
-        env: scrubChildEnv(process.env),
-        timeoutMs: cfg.kubernetes.commandTimeoutSec * 1000,
-      }),
+      tools: kubeTools(cfg, scrubChildEnv(process.env), processes, { job: false }),
+      leftoversEnded: () => this.jobs?.leftoversEnded() ?? Promise.resolve(),
       emit: (kind, message) => this.engine?.addEvent("taps", kind, message),
       log: log.child({ part: "heal" }),
     });
@@ -269,7 +268,16 @@ export class Daemon {
       backoff: { initialMs: cfg.supervisor.backoffInitialMs, maxMs: cfg.supervisor.backoffMaxMs },
     });
     this.engine = engine;
-    const jobs = createJobRunner({ cfg, store, engine, preflight, log, env: scrubChildEnv(process.env) });
+    this.heal = heal;
+    const jobs = createJobRunner({
+      cfg,
+      store,
+      engine,
+      preflight,
+      log,
+      env: scrubChildEnv(process.env),
+      processes,
+    });
     this.jobs = jobs;
     this.app = await buildServer({
       engine,
@@ -335,7 +343,8 @@ export class Daemon {
     this.log?.info({ why }, "shutting down");
     this.notifier?.stopping();
     try {
-      await this.jobs?.stop(); // the running job, if any, resumes at the next start
+      this.heal?.stop(); // a heal cut short stays pending or healing for the next daemon
+      await this.jobs?.stop(); // the running job, if any, resumes at the next start; ends heals' tools too
       await this.closeApi();
       if (cfg && this.engine && this.datapathTouched) {
         if (cfg.datapath.stopOnExit) {

@@ -13,6 +13,11 @@
  * A generation is 'pending' until its heal starts deleting, 'healing' while it deletes, then 'done': a
  * daemon killed before the deletions does the heal at its next start; one killed during them does
  * not delete again (never twice per generation) and says so.
+ *
+ * crictl and kubectl run as the daemon's recorded step processes (daemon/host/step-process.ts, shared
+ * with the jobs): daemon stop ends them, and a daemon killed meanwhile leaves them to the next one,
+ * which ends them before any heal runs again. A heal cut short by daemon stop is not finished: the
+ * generation stays pending (looked at again next start) or healing (said, not deleted again).
  */
 import type { Logger } from "pino";
 import type { KubernetesConfig } from "../config/types";
@@ -29,7 +34,10 @@ export const MANAGER_LABEL = "name=inframanager";
 export interface HealDeps {
   store: StateStore;
   kube: KubernetesConfig;
+  /** Runs through the daemon's recorded step processes (never part of a job step). */
   tools: ExternalTools;
+  /** Resolves once the tools an earlier daemon left running are ended (JobRunner.leftoversEnded). */
+  leftoversEnded?: () => Promise<void>;
   /** A line in the node's history (component "taps"). */
   emit: (kind: EventKind, message: string) => void;
   log: Logger;
@@ -37,6 +45,7 @@ export interface HealDeps {
 
 export class HealAfterRestart {
   private queue: Promise<void> = Promise.resolve();
+  private stopped = false;
 
   constructor(private readonly d: HealDeps) {}
 
@@ -52,14 +61,27 @@ export class HealAfterRestart {
     for (const gen of this.d.store.pendingHeals()) this.schedule(gen);
   }
 
+  /**
+   * Daemon stop (before the step processes are ended): a heal running now ends without finishing its
+   * generation, and no other starts. Safe without being awaited.
+   */
+  stop(): void {
+    this.stopped = true;
+  }
+
   /** Resolves when every scheduled heal has ended (tests, shutdown). */
   idle(): Promise<void> {
     return this.queue;
   }
 
   private schedule(gen: DatapathGeneration): void {
+    const run = async () => {
+      // Never next to an earlier daemon's crictl or kubectl still running.
+      await this.d.leftoversEnded?.();
+      if (!this.stopped) await this.heal(gen);
+    };
     this.queue = this.queue.then(() =>
-      this.heal(gen).catch((err: unknown) => {
+      run().catch((err: unknown) => {
         this.d.log.error(
           { err: String(err), generation: gen.generation },
           "heal after target restart failed",
@@ -76,6 +98,7 @@ export class HealAfterRestart {
       return;
     }
     const pods = await this.findPods(gen);
+    if (this.stopped) return; // still pending: the next daemon looks again
     const held = gen.lost.map((l) => {
       const pod = l.netns ? pods.found.get(l.netns) : undefined;
       const where = l.netns ? `netns ${l.netns}` : "netns not known";
@@ -100,6 +123,7 @@ export class HealAfterRestart {
     const done: string[] = [];
     const failed: string[] = [];
     const del = async (what: string, args: string[]) => {
+      if (this.stopped) return;
       try {
         const r = await this.d.tools.run("kubectl", this.kubectl(args));
         if (r.code === 0) done.push(what);
@@ -118,6 +142,11 @@ export class HealAfterRestart {
         ...["delete", "pods", "-n", p.namespace],
         ...["--field-selector", `metadata.name=${p.name},${onNode}`, "--ignore-not-found"],
       ]);
+    }
+    if (this.stopped) {
+      // Still healing: the next daemon says what it could not know (which deletions happened).
+      this.d.log.warn({ generation: gen.generation, deleted: done }, "heal cut short by daemon stop");
+      return;
     }
     const msg =
       `datapath generation ${gen.generation}: deleted on node ${node}: ${done.length > 0 ? done.join(", ") : "nothing"}` +

@@ -5,6 +5,7 @@ import type { Component } from "../engine/component";
 import { HostFs } from "../host/hostfs";
 import { OvsTools } from "../host/ovs";
 import { OvsDpdkTools } from "../host/ovs-dpdk";
+import { procInfo } from "../host/proc";
 import { projectRoot } from "../paths";
 import type { PreflightApi } from "../preflight";
 import type { StateStore } from "../state/store";
@@ -89,7 +90,9 @@ export function buildComponents(opts: {
     t.backend === "kernel"
       ? new KernelTapBackend(netns, t.group)
       : t.backend === "dpdk"
-        ? new DpdkTapBackend(new OvsDpdkTools(cfg.ovs, tools.env), t.prefix, { ...t.dpdk, mtu: t.mtu })
+        ? new DpdkTapBackend(new OvsDpdkTools(cfg.ovs, tools.env), t.prefix, { ...t.dpdk, mtu: t.mtu }, () =>
+            vswitchdRun(store),
+          )
         : new GnmiTapBackend(
             new (gnmiModule().GnmiClient)({ address: cfg.target.gnmi }),
             { mtu: t.mtu, pipelineName: t.pipelineName, mempoolName: t.mempoolName },
@@ -131,4 +134,19 @@ function gnmiModule(): typeof import("../host/gnmi-client") {
 }
 function p4runtimeModule(): typeof import("../host/p4runtime-client") {
   return require("../host/p4runtime-client");
+}
+
+/**
+ * Which run of ovs-vswitchd is the current one, from the supervisor's record (boot, pid, start time):
+ * the same across an adoption by a new daemon, another after any restart of vswitchd; null while the
+ * recorded process does not run (died, a zombie, a pid not yet confirmed). Without a state store
+ * (nothing recorded) every run is taken for one.
+ */
+function vswitchdRun(store: StateStore | null): string | null {
+  if (!store) return "ovs-vswitchd (not recorded)";
+  const c = store.child("ovs-vswitchd");
+  if (!c || c.pid === null || c.startTime === null) return null;
+  const p = procInfo(c.pid);
+  if (!p || p.state === "Z" || p.state === "X" || p.startTime !== c.startTime) return null;
+  return `ovs-vswitchd ${c.bootId ?? "boot?"} ${c.pid} ${c.startTime}`;
 }

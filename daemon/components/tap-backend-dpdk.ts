@@ -7,7 +7,9 @@ import type { TapBackend } from "./tap-backends";
  * type=dpdk, `dpdk-devargs=net_tap<k>,iface=P4TAP_k`, on a netdev bridge, all in one transaction.
  * Like P4-OVS's ports they live in vswitchd: its TAPs die with it. Unlike a gNMI port the
  * configuration is the database's, so a vswitchd that starts again makes every port again by itself;
- * the pool waits for that (every port with an ofport and no error).
+ * the pool waits for that (every port with an ofport and no error). A port made again that way is a new
+ * TAP (a pod that held the old one lost it): the records carry the run of ovs-vswitchd that made them
+ * (generation()), so the pool tells a restart from an adoption and reports the pods' TAPs as lost.
  */
 export class DpdkTapBackend implements TapBackend {
   readonly kind = "dpdk";
@@ -17,13 +19,30 @@ export class DpdkTapBackend implements TapBackend {
     private readonly tools: OvsDpdkTools,
     private readonly prefix: string,
     private readonly port: DpdkPortOptions,
+    /**
+     * The run of ovs-vswitchd now (its child record's identity); null when that process does not run
+     * (died, not yet confirmed): the database's ofports are stale then, and its TAPs are gone.
+     */
+    private readonly vswitchdRun: () => string | null,
   ) {}
 
   /** EAL as configured() last read it, for the create() that follows with its answer (one read less). */
   private eal: { ok: boolean; why: string } | null = null;
 
-  /** Made: EAL is up and the Interface row has an ofport and no error (vswitchd set it up). One read. */
+  /** The recorded ovs-vswitchd runs (not dead, not a zombie, the same start time). */
+  running(): boolean {
+    return this.vswitchdRun() !== null;
+  }
+
+  /**
+   * Made: the recorded vswitchd runs, EAL is up and the Interface row has an ofport and no error
+   * (vswitchd set it up). One ovsdb read (EAL and the Interface rows in one ovs-vsctl call).
+   */
   async configured(names: readonly string[]): Promise<Set<string>> {
+    this.eal = null;
+    // A dead vswitchd leaves its Interface rows (ofport, no error) and dpdk_initialized as they were:
+    // nothing is made then (a look in that window must not take the pool's vanished TAPs for lost).
+    if (!this.running()) return new Set();
     const { eal, interfaces } = await this.tools.state();
     this.eal = eal;
     return eal.ok ? this.setUp(names, interfaces) : new Set();
@@ -73,7 +92,8 @@ export class DpdkTapBackend implements TapBackend {
     return this.tools.deletePorts(this.port.bridge, names);
   }
 
-  generation(): null {
-    return null;
+  /** The run of ovs-vswitchd the ports are in now: a record of another run is of a dead TAP. */
+  generation(): string | null {
+    return this.vswitchdRun();
   }
 }

@@ -29,9 +29,18 @@ export interface TapBackend {
   create(names: readonly string[], hooks: CreateHooks, made?: ReadonlySet<string>): Promise<void>;
   /** Remove `names`; a backend that cannot says why. */
   remove(names: readonly string[]): Promise<void>;
+  /**
+   * False while the process that holds the ports does not run (dpdk: the recorded ovs-vswitchd died):
+   * nothing is made then, and configured() says so. Absent: not known (gnmi, kernel).
+   */
+  running?(): boolean;
   /** True when the kernel shows `link` as made by this backend even without a record (its link group). */
   owns?(link: LinkInfo): boolean;
-  /** The generation a record of this backend must carry to count (kernel); null: not used (gnmi). */
+  /**
+   * The generation a record of this backend carries. kernel: it must carry it to count as made; dpdk:
+   * the run of ovs-vswitchd that made the port (a port that came back by itself under a later run
+   * died with the earlier one); null: not used (gnmi), or not known now.
+   */
   generation(): string | null;
 }
 

@@ -146,9 +146,19 @@ export class TapPool implements Component {
     }
     const ahead = names.filter((n) => made.has(n) && records.get(n)?.state === "creating");
     if (ahead.length > 0) this.opts.store?.confirmTaps(ahead, b.kind);
+    // Made again by the target itself under a run other than the one recorded (dpdk: a restarted
+    // vswitchd makes its ports from its database): new TAPs, the old ones died with the old run.
+    const gen = said === null ? null : b.generation();
+    const runOf = (n: string) => records.get(n)?.generation ?? null;
+    const reborn = names.filter((n) => {
+      const r = records.get(n);
+      return gen !== null && made.has(n) && r?.state === "created" && runOf(n) !== null && runOf(n) !== gen;
+    });
     // Recorded as made, not made now: the target restarted (or the kernel generation changed) and
     // every port died with it, also those pods had.
-    const died = names.filter((n) => !made.has(n) && records.get(n)?.state === "created");
+    const died = names.filter(
+      (n) => (!made.has(n) && records.get(n)?.state === "created") || reborn.includes(n),
+    );
     const podsLost = died.filter((n) => {
       const p = records.get(n)?.placement;
       return p === "in-use" || p === "lost";
@@ -161,6 +171,11 @@ export class TapPool implements Component {
       };
       this.opts.onPortsDied?.(podsLost.map((tap) => ({ tap, netns: netnsOf(tap) })));
     }
+    // Fresh records of this run (where they were is of the dead TAPs); a record without a run (made
+    // before runs were recorded, or found unrecorded while the run was not known) gets this one.
+    if (reborn.length > 0) this.opts.store?.recordTaps(reborn, b.kind, "created", gen);
+    const unstamped = names.filter((n) => gen !== null && made.has(n) && records.has(n) && runOf(n) === null);
+    if (unstamped.length > 0) this.opts.store?.stampTaps(unstamped, gen as string);
     // The namespace listed for the look below while the backend reads its ports back (dpdk).
     let listed: Promise<LinkInfo[]> | undefined;
     const listNow = () => {
@@ -172,14 +187,16 @@ export class TapPool implements Component {
       this.signals?.note(
         this.name,
         "restart",
-        `made the pool again in order (${names[0]}..${names.at(-1)}): ${died.length} of its ports had died with the ${b.kind === "gnmi" ? "P4 target" : "kernel generation"}`,
+        reborn.length > 0 && missing.length === 0
+          ? `ovs-vswitchd made the pool's ports again itself (${names[0]}..${names.at(-1)}): ${died.length} of them had died with its restart`
+          : `made the pool again in order (${names[0]}..${names.at(-1)}): ${died.length} of its ports had died with the ${diedWith(b.kind)}`,
       );
     }
     if (podsLost.length > 0) {
       this.signals?.note(
         this.name,
         "warning",
-        `pods lost their TAPs ${podsLost.join(", ")}: they died with the ${b.kind === "gnmi" ? "P4 target's restart" : "previous kernel generation"}; those pods need to be recreated`,
+        `pods lost their TAPs ${podsLost.join(", ")}: they died with the ${diedWith(b.kind)}; those pods need to be recreated`,
       );
     }
     for (const n of names) this.located.delete(n);
@@ -189,10 +206,10 @@ export class TapPool implements Component {
   }
 
   async probe(): Promise<Probe> {
-    if (this.startRead) {
-      this.startRead = false;
-      return { ready: true };
-    }
+    // Still the same datapath process (dpdk: the recorded vswitchd runs; no spawn to know it).
+    const fromStart = this.startRead && this.opts.backend.running?.() !== false;
+    this.startRead = false;
+    if (fromStart) return { ready: true };
     const names = this.names();
     const made = await this.madeNow(names, this.records(), null);
     const missing = names.filter((n) => !made.has(n));
@@ -218,6 +235,8 @@ export class TapPool implements Component {
       ? views.filter((v) => v.state === "lost").map((v) => v.name)
       : [];
     if (missing.length === 0 && lost.length === 0) return;
+    // The target died meanwhile (dpdk: vswitchd): nothing can be made now, and its restart is start()'s.
+    if (this.opts.backend.running?.() === false) return;
     if (lost.length > 0) this.opts.store?.forgetTaps(lost);
     const again = [...missing, ...lost].sort((a, b) => this.index(a) - this.index(b));
     await this.create(this.opts.backend.kind === "gnmi" ? this.names() : again);
@@ -553,4 +572,11 @@ export class TapPool implements Component {
     const hi = this.opts.hostInterfaceName;
     return hi && !links.some((l) => l.name === first) && links.some((l) => l.name === hi) ? hi : first;
   }
+}
+
+/** What a backend's ports die with. */
+function diedWith(kind: string): string {
+  if (kind === "gnmi") return "P4 target's restart";
+  if (kind === "dpdk") return "restart of ovs-vswitchd";
+  return "previous kernel generation";
 }

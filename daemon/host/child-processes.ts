@@ -10,7 +10,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { LogFollower } from "./log-follower";
 import { inNetns } from "./netns";
-import { bootId, findByArgv, isAlive, isSameProcess, procInfo } from "./proc";
+import { bootId, findByArgv, isAlive, isSameProcess, procInfo, stillExiting } from "./proc";
 import { signalGroup, spawnLogged } from "./spawn";
 
 /** What the host tells about one watched process. */
@@ -147,9 +147,11 @@ class Watched implements WatchedProcess {
       });
     } else {
       this.child = null;
-      // Not our child: no exit event. Poll /proc for it to go away.
+      // Not our child: no exit event. Poll /proc for it to go away: all of it, not only the
+      // thread group's leader (a zombie leader whose other threads still exit holds its files).
       this.pollTimer = setInterval(() => {
-        if (!isSameProcess(pid, startTime, argv)) this.exit("exited (adopted; exit status unknown)");
+        if (!isSameProcess(pid, startTime, argv) && !stillExiting(pid, startTime))
+          this.exit("exited (adopted; exit status unknown)");
       }, how.pollIntervalMs);
       this.pollTimer.unref();
     }

@@ -68,6 +68,33 @@ export function findByArgv(argv: readonly string[]): Array<{ pid: number; startT
 }
 
 /**
+ * Still exiting: the thread group's leader is a zombie (its /proc entry says Z and has no cmdline)
+ * while other threads of it still run their exit, holding the process's files (a DPDK vswitchd's
+ * TAP fds, its huge pages) until the last one ends. Such a process has not gone yet: what it holds
+ * is still held.
+ */
+export function stillExiting(pid: number, startTime: number): boolean {
+  const info = procInfo(pid);
+  if (!info || info.startTime !== startTime || (info.state !== "Z" && info.state !== "X")) return false;
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return false;
+  }
+  return tids.some((t) => {
+    if (t === String(pid)) return false;
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, "utf8");
+      const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+      return state !== "Z" && state !== "X";
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
  * The identity check for adoption: the pid is alive, started at the recorded time and runs the
  * recorded argv. A pid that fails it may belong to another program now and is never touched.
  */

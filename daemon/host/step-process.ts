@@ -1,5 +1,6 @@
 /**
- * Job step processes (kubeadm, kubectl, crictl, systemctl) run as children the daemon answers for:
+ * Job step processes (kubeadm, kubectl, crictl, systemctl), and the tools the heal after a target restart
+ * runs (crictl, kubectl: recorded with no job), run as children the daemon answers for:
  *
  * - each in its own process group (detached), recorded before it is spawned (write-ahead: argv and a
  *   unique marker put in its environment) and confirmed right after with pid and start time (field 22
@@ -130,18 +131,19 @@ export class StepProcesses {
   /**
    * Runs argv (never a shell) in its own process group, recorded. Resolves whatever the exit code;
    * rejects only when the program cannot be started or the daemon is stopping. After `timeoutMs` the
-   * process is ended with the stop ladder.
+   * process is ended with the stop ladder. `context` (null: no job step) overrides setContext's for
+   * this process: a run that is not a job's (the heal after a target restart) is never put on a step.
    */
   run(
     argv: readonly string[],
-    opts: { timeoutMs: number; env: NodeJS.ProcessEnv; input?: string },
+    opts: { timeoutMs: number; env: NodeJS.ProcessEnv; input?: string; context?: StepContext | null },
   ): Promise<CommandResult> {
     const [file, ...args] = argv;
     if (!file) return Promise.reject(new Error("empty command"));
     if (this.stopping) return Promise.reject(new Error(`not starting ${file}: the daemon is stopping`));
     const marker = randomUUID();
     const { ledger } = this.opts;
-    const ctx = this.context;
+    const ctx = opts.context === undefined ? this.context : opts.context;
     const id = ledger.intendStepProcess({
       jobId: ctx?.jobId ?? null,
       stepIdx: ctx?.stepIdx ?? null,

@@ -14,6 +14,41 @@ import { JobRunner } from "./runner";
 
 export { JobConflictError, JobRunner } from "./runner";
 
+/**
+ * The daemon's one set of recorded tool processes. Every tool a job step or the heal after a target
+ * restart runs is a child in its own process group (KillMode=process would otherwise leave it running
+ * past the daemon). One set for both: a second one would take the other's running processes for an
+ * earlier daemon's leftovers, and daemon stop (JobRunner.stop) would miss them.
+ */
+export function createStepProcesses(cfg: Config, store: StateStore, log: Logger): StepProcesses {
+  return new StepProcesses({
+    ledger: store,
+    stopTimeoutMs: cfg.supervisor.stopTimeoutMs,
+    warn: (m) => log.warn(m),
+  });
+}
+
+/**
+ * The node's Kubernetes tools run as recorded step processes. `job: false`: never recorded as part of a
+ * job step, whatever job runs meanwhile (the heal after a target restart).
+ */
+export function kubeTools(
+  cfg: Config,
+  env: NodeJS.ProcessEnv,
+  processes: StepProcesses,
+  opts: { job: boolean },
+): ExternalTools {
+  const kube = cfg.kubernetes;
+  return new ExternalTools({
+    path: kube.toolPath,
+    env,
+    timeoutMs: kube.commandTimeoutSec * 1000,
+    exec: opts.job
+      ? (argv, o) => processes.run(argv, o)
+      : (argv, o) => processes.run(argv, { ...o, context: null }),
+  });
+}
+
 export function createJobRunner(opts: {
   cfg: Config;
   store: StateStore;
@@ -22,23 +57,13 @@ export function createJobRunner(opts: {
   log: Logger;
   /** The tools' environment (systemd's private variables removed); PATH is replaced by the lookup list. */
   env: NodeJS.ProcessEnv;
+  /** The daemon's recorded tool processes (createStepProcesses), shared with the heal. */
+  processes: StepProcesses;
 }): JobRunner {
-  const { cfg, store, engine } = opts;
+  const { cfg, store, engine, processes } = opts;
   const kube = cfg.kubernetes;
   const log = opts.log.child({ part: "jobs" });
-  // Every tool a step runs is a recorded child in its own process group (KillMode=process would
-  // otherwise leave it running past the daemon).
-  const processes = new StepProcesses({
-    ledger: store,
-    stopTimeoutMs: cfg.supervisor.stopTimeoutMs,
-    warn: (m) => log.warn(m),
-  });
-  const tools = new ExternalTools({
-    path: kube.toolPath,
-    env: opts.env,
-    timeoutMs: kube.commandTimeoutSec * 1000,
-    exec: (argv, o) => processes.run(argv, o),
-  });
+  const tools = kubeTools(cfg, opts.env, processes, { job: true });
   const catalog = new NodeJobs({
     kube,
     k8s: new KubeSteps({

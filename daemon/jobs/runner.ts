@@ -62,7 +62,7 @@ export interface JobRunnerOptions {
   processes?: StepProcessControl;
   catalog: JobCatalog;
   /** A line in the node's history (and on the events stream) for each job and step transition. */
-  emit: (kind: "job" | "job-step", message: string) => void;
+  emit: (kind: "job" | "job-step" | "warning", message: string) => void;
   log: Logger;
 }
 
@@ -72,6 +72,8 @@ export class JobRunner {
   private current: Promise<void> = Promise.resolve();
   /** Set by the first resumeInterrupted(): the resume of jobs left by an earlier daemon. */
   private resuming: Promise<void> | null = null;
+  /** Set with `resuming`: the end of what earlier daemons' processes left running (never rejects). */
+  private leftovers: Promise<void> | null = null;
   /** Jobs whose leftover step processes survived SIGKILL: not run again (id -> reason). */
   private readonly blocked = new Map<number, string>();
 
@@ -103,12 +105,12 @@ export class JobRunner {
     const left = this.stopped ? [] : this.opts.store.runningJobs();
     const first = left[0];
     if (first) this.active = { id: first.id, kind: first.kind };
+    const leftovers = this.endLeftovers().catch((err: unknown) => {
+      this.opts.log.error({ err: errorText(err) }, "cannot end the step processes of an earlier daemon");
+    });
+    this.leftovers = leftovers;
     this.resuming = (async () => {
-      try {
-        await this.endLeftovers();
-      } catch (err) {
-        this.opts.log.error({ err: errorText(err) }, "cannot end the step processes of an earlier daemon");
-      }
+      await leftovers;
       for (const job of left) {
         if (this.stopped) return;
         this.active = { id: job.id, kind: job.kind };
@@ -123,6 +125,15 @@ export class JobRunner {
     })();
     this.current = this.resuming;
     return this.resuming;
+  }
+
+  /**
+   * Resolves once the processes earlier daemons left running (job steps, heals) are ended: what else
+   * runs these tools (the heal) waits for it, as a resumed step does. Starts the resume if not yet.
+   */
+  leftoversEnded(): Promise<void> {
+    void this.resumeInterrupted();
+    return this.leftovers ?? Promise.resolve();
   }
 
   get(id: number): Job | undefined {
@@ -149,24 +160,40 @@ export class JobRunner {
     return this.current;
   }
 
-  /** Ends what earlier daemons' steps left running; says so in the history of the job concerned. */
+  /**
+   * Ends what earlier daemons' steps (and heals) left running; says so in the history of the job
+   * concerned.
+   */
   private async endLeftovers(): Promise<void> {
     const { processes, store } = this.opts;
     if (!processes) return;
     for (const o of await processes.endLeftovers()) {
       const r = o.record;
       if (o.otherBoot || (o.ended.length === 0 && o.survivors.length === 0)) continue;
-      const step =
-        r.jobId !== null && r.stepIdx !== null ? store.job(r.jobId)?.steps[r.stepIdx]?.name : undefined;
-      const where = r.jobId !== null ? `job ${r.jobId}${step ? ` step ${step}` : ""}` : "a job step";
       const [prog = "", ...args] = r.argv;
       const what = [prog.split("/").at(-1) ?? prog, ...args].join(" ");
+      if (r.jobId === null) {
+        // Not a job's: a tool the heal after a target restart ran.
+        if (o.ended.length > 0)
+          this.emit(
+            "warning",
+            `ended the process an earlier daemon left running (${what}): ${o.ended.join(", ")}`,
+          );
+        if (o.survivors.length > 0)
+          this.emit(
+            "warning",
+            `the process an earlier daemon left running (${what}, pid ${o.survivors.join(", ")}) survives SIGKILL`,
+          );
+        continue;
+      }
+      const step = r.stepIdx !== null ? store.job(r.jobId)?.steps[r.stepIdx]?.name : undefined;
+      const where = `job ${r.jobId}${step ? ` step ${step}` : ""}`;
       if (o.ended.length > 0)
         this.emit(
           "job-step",
           `${where}: ended the process an earlier daemon left running (${what}): ${o.ended.join(", ")}`,
         );
-      if (o.survivors.length > 0 && r.jobId !== null) {
+      if (o.survivors.length > 0) {
         const why = `the process an earlier daemon ran for it (${what}, pid ${o.survivors.join(", ")}) survives SIGKILL; not run again`;
         this.blocked.set(r.jobId, `${where}: ${why}`);
         this.emit("job-step", `${where}: ${why}`);
@@ -248,7 +275,7 @@ export class JobRunner {
     this.emit("job", `job ${id} (${kind}) ${state}: ${message}`);
   }
 
-  private emit(kind: "job" | "job-step", message: string): void {
+  private emit(kind: "job" | "job-step" | "warning", message: string): void {
     try {
       this.opts.emit(kind, message);
     } catch (err) {

@@ -238,6 +238,7 @@ function prepare(db: Database.Database) {
        FROM taps ORDER BY name`,
     ),
     forgetTap: db.prepare<[string]>("DELETE FROM taps WHERE name = ?"),
+    stampTap: db.prepare<[string, string]>("UPDATE taps SET generation = ? WHERE name = ?"),
     steps: db.prepare<[number], StepRow>(
       "SELECT idx, name, state, message, started_at, finished_at FROM job_steps WHERE job_id = ? ORDER BY idx",
     ),
@@ -576,6 +577,13 @@ export class StateStore {
   saveTapPlacements(places: readonly TapPlacement[]): void {
     this.tx(() => {
       for (const p of places) this.q.placeTap.run(p.mac, p.placement, p.netns, p.name);
+    });
+  }
+
+  /** Sets the generation of these records only (what else they say stays). */
+  stampTaps(names: readonly string[], generation: string): void {
+    this.tx(() => {
+      for (const n of names) this.q.stampTap.run(generation, n);
     });
   }
 

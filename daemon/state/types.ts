@@ -79,7 +79,10 @@ export interface TapRecord {
   createdAt: string;
   /** Written ahead: "creating" before the TAP (or port) is made, "created" once it is. */
   state: "creating" | "created";
-  /** Kernel backend: the kernel generation it was made in (boot and datapath namespace); else null. */
+  /**
+   * Kernel backend: the kernel generation it was made in (boot and datapath namespace); dpdk: the run
+   * of ovs-vswitchd that made it (boot, pid, start time); else null.
+   */
   generation: string | null;
   /** Its MAC in the datapath namespace, once seen there (finds it again after a move and rename). */
   mac: string | null;

@@ -45,7 +45,11 @@ export function recoverLeftReservation(): string | null {
     try {
       lock = InstanceLock.acquire(LOCK_DIR);
     } catch (err) {
-      throw new Error(`huge pages: another DPDK test run holds the reservation: ${(err as Error).message}`);
+      // The lock's own message speaks of daemons; here it is another test run (this machine's pids).
+      const holder = /\(pid (\d+)\)/.exec((err as Error).message)?.[1];
+      throw new Error(
+        `huge pages: another DPDK test or bench run${holder ? ` (pid ${holder} in its namespace)` : ""} holds the reservation lock in ${LOCK_DIR}: run one at a time`,
+      );
     }
   }
   if (!existsSync(RECORD)) return null;

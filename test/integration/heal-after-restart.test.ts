@@ -4,6 +4,8 @@
  * pool TAPs into network namespaces the test made, as the infra agent does for pods; a stand-in crictl
  * says which pod each namespace belongs to (`crictl pods -o json`, `crictl inspectp -o json ID`), a
  * stand-in kubectl records what it is asked to delete. The simulator is killed: every TAP dies with it.
+ * A kubectl that hangs is left by a daemon killed with SIGKILL (the next daemon ends it) or ended by
+ * daemon stop: the heal's tools are recorded step processes, as the jobs' are.
  */
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -85,6 +87,26 @@ function generations(stateDb: string): { generation: number; heal_state: string;
       heal_state: string;
       lost: string;
     }[];
+  } finally {
+    db.close();
+  }
+}
+
+/** Whether pid runs (a zombie or a missing pid does not). */
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0] ?? "");
+  } catch {
+    return false;
+  }
+}
+
+/** The recorded step processes (job steps' and heals' tools) still in the state database. */
+function stepRecords(stateDb: string): { argv: string }[] {
+  const db = new Database(stateDb, { readonly: true });
+  try {
+    return db.prepare("SELECT argv FROM step_processes").all() as { argv: string }[];
   } finally {
     db.close();
   }
@@ -212,7 +234,8 @@ describe("heal after a target restart", () => {
     );
     assert.ok((await events(d)).every((e) => !e.message.includes("datapath generation 3")));
 
-    // Killed while deleting (kubectl hangs): the next daemon does not delete again, and says so.
+    // Killed while deleting (kubectl hangs): the next daemon ends the kubectl the killed one left running
+    // (a recorded step process), does not delete again, and says both.
     const hangs = join(dir, "kubectl-hangs");
     const kubectlPid = join(dir, "kubectl.pid");
     tools.add("kubectl", `if [ -e '${hangs}' ]; then echo $$ > '${kubectlPid}'; exec /bin/sleep 300; fi`);
@@ -223,10 +246,13 @@ describe("heal after a target restart", () => {
     tools.clearCalls();
     await restartTarget(d);
     await d.until<NodeStatus>("/v1/status", () => existsSync(kubectlPid), 30_000);
-    sleepers.push(Number(readFileSync(kubectlPid, "utf8")));
+    const left = Number(readFileSync(kubectlPid, "utf8"));
+    sleepers.push(left);
     d.proc.kill("SIGKILL");
     await d.exited;
+    assert.ok(running(left), "the kubectl outlives the daemon killed with SIGKILL (its own process group)");
     rmSync(hangs);
+    rmSync(kubectlPid);
     tools.clearCalls();
     d = f.start();
     const closed = await d.until<{ events: NodeEvent[] }>(
@@ -234,6 +260,12 @@ describe("heal after a target restart", () => {
       (b) => b.events?.some((e) => e.message.startsWith("datapath generation 3: an earlier daemon")) ?? false,
       60_000,
     );
+    assert.equal(running(left), false, "the next daemon ended the kubectl the killed one left running");
+    const ended = closed.events.find((e) =>
+      e.message.startsWith("ended the process an earlier daemon left running (kubectl delete pods"),
+    );
+    assert.equal(ended?.kind, "warning");
+    assert.match(ended?.message ?? "", new RegExp(`: ${left} \\(SIGTERM\\)$`));
     assert.match(
       closed.events.find((e) => e.message.startsWith("datapath generation 3"))?.message ?? "",
       /stopped while deleting pods for it; not deleted again \(at most once per generation\)/,
@@ -244,6 +276,39 @@ describe("heal after a target restart", () => {
       "no second deletion",
     );
     assert.equal(generations(stateDb).at(-1)?.heal_state, "done");
+    assert.deepEqual(stepRecords(stateDb), [], "no record left: the leftover is ended and forgotten");
+
+    // Stopped while deleting (daemon stop, SIGTERM): the stop ends the kubectl, the generation stays
+    // healing, and the next daemon does not delete again.
+    await d.until<NodeStatus>("/v1/status", (s) => s.phase === "ready", 60_000);
+    writeFileSync(hangs, "");
+    const web4 = await cni.addPod("P4TAP_2");
+    runtimeHas(dir, [{ id: "abc777", name: "web-4", namespace: "default", netns: web4.netns }]);
+    await d.http("GET", "/v1/taps");
+    tools.clearCalls();
+    await restartTarget(d);
+    await d.until<NodeStatus>("/v1/status", () => existsSync(kubectlPid), 30_000);
+    const stopped = Number(readFileSync(kubectlPid, "utf8"));
+    sleepers.push(stopped);
+    assert.ok(running(stopped));
+    await d.stop();
+    assert.equal(running(stopped), false, "daemon stop ended the heal's kubectl");
+    assert.deepEqual(stepRecords(stateDb), [], "ended and forgotten by the stop");
+    assert.equal(generations(stateDb).at(-1)?.heal_state, "healing", "cut short: not finished as done");
+    rmSync(hangs);
+    tools.clearCalls();
+    d = f.start();
+    const again = await d.until<{ events: NodeEvent[] }>(
+      "/v1/events?limit=1000",
+      (b) => b.events?.some((e) => e.message.startsWith("datapath generation 4: an earlier daemon")) ?? false,
+      60_000,
+    );
+    assert.ok(again.events.some((e) => e.message.includes("datapath generation 4")));
+    assert.deepEqual(
+      tools.calls().filter((c) => c.startsWith("kubectl")),
+      [],
+      "no second deletion",
+    );
     await d.stop();
   });
 });

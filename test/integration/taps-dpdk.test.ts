@@ -15,7 +15,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import type { NodeStatus } from "../../daemon/engine/component";
+import type { NodeEvent, NodeStatus } from "../../daemon/engine/component";
 import { type LinkInfo, listLinks } from "../../daemon/host/links";
 import { daemonFixture, scratchDir } from "../helpers/daemon";
 import { DPDK_PAGES, dpdkOverrides } from "../helpers/dpdk";
@@ -200,7 +200,7 @@ for (const n of [8, 16]) {
       );
     });
 
-    test("kill -9 ovs-vswitchd: its TAPs die with it, the pool is back whole (the pod's TAP too)", async () => {
+    test("kill -9 ovs-vswitchd: its TAPs die with it, the pool is back whole (the pod's TAP too), the pod's loss said", async () => {
       const before = (await d.http("GET", "/v1/status")).body as NodeStatus;
       const old = comp(before, "ovs-vswitchd")?.pid as number;
       const oldTaps = await kernelTaps(f);
@@ -219,6 +219,27 @@ for (const n of [8, 16]) {
         (await listLinks(podNs)).some((l) => l.kind === "tap"),
         false,
         "the pod's TAP died with vswitchd",
+      );
+      // vswitchd made P4TAP_3 again by itself (available now), yet the pod lost its TAP: said, with a
+      // new datapath generation for the heal (kubernetes.healAfterTargetRestart), as for a gNMI target.
+      const said = await d.until<{ events: NodeEvent[] }>(
+        "/v1/events?limit=1000",
+        (b) =>
+          b.events?.some((e) => e.message.includes("(kubernetes.healAfterTargetRestart: report)")) ?? false,
+        30000,
+      );
+      const lost = said.events.find((e) => e.message.startsWith("pods lost their TAPs"));
+      assert.equal(lost?.kind, "warning");
+      assert.equal(
+        lost?.message,
+        "pods lost their TAPs P4TAP_3: they died with the restart of ovs-vswitchd; those pods need to be recreated",
+      );
+      const heal = said.events.find((e) => e.message.includes("healAfterTargetRestart: report"));
+      assert.match(
+        heal?.message ?? "",
+        new RegExp(
+          `^the P4 target restarted \\(datapath generation 1\\): pods lost their TAPs P4TAP_3 \\(netns ${podNs}, `,
+        ),
       );
     });
 
@@ -245,6 +266,13 @@ for (const n of [8, 16]) {
         assert.equal(l.ifindex, before.get(name)?.ifindex, `${name}: the same TAP (not made again)`);
       }
       assert.deepEqual(madeTapsLines(d.stdout), [], "the new daemon added no port");
+      const events = ((await d.http("GET", "/v1/events?limit=1000")).body as { events: NodeEvent[] }).events;
+      assert.equal(
+        events.filter((e) => e.message.startsWith("pods lost their TAPs")).length,
+        1,
+        "an adopted vswitchd is no restart: only the loss of the vswitchd restart above",
+      );
+      assert.ok(!events.some((e) => e.message.includes("datapath generation 2")), "no second generation");
     });
   });
 }

@@ -8,8 +8,17 @@ import pino from "pino";
 import type { SupervisorConfig } from "../../daemon/config/types";
 import type { ComponentSignals, EventKind } from "../../daemon/engine/component";
 import { Supervisor } from "../../daemon/engine/supervisor";
+import { localProcesses } from "../../daemon/host/child-processes";
 import { DEFAULT_LOG_LIMITS, setChildLogLimits } from "../../daemon/host/log-follower";
-import { bootId, findByArgv, isAlive, procCmdline, procInfo } from "../../daemon/host/proc";
+import {
+  bootId,
+  findByArgv,
+  isAlive,
+  isSameProcess,
+  procCmdline,
+  procInfo,
+  stillExiting,
+} from "../../daemon/host/proc";
 import { StateStore } from "../../daemon/state/store";
 import { scratchDir, sleep } from "../helpers/daemon";
 
@@ -374,5 +383,41 @@ describe("Supervisor", () => {
     } finally {
       setChildLogLimits(DEFAULT_LOG_LIMITS);
     }
+  });
+
+  test("an adopted process is gone only when its last thread is: a zombie leader whose thread still runs holds on", async () => {
+    // The leader ends with pthread_exit (a zombie, no cmdline) while a thread sleeps on: as a DPDK
+    // vswitchd's leader does when its other threads still release huge pages and TAP fds.
+    const code =
+      "import ctypes, threading, time\n" +
+      "threading.Thread(target=lambda: time.sleep(1.5)).start()\n" +
+      "ctypes.CDLL(None).pthread_exit(None)\n";
+    const argv = ["/usr/bin/python3", "-c", code];
+    const p = spawn(argv[0] as string, argv.slice(1), { stdio: "ignore" });
+    strays.push(p);
+    const pid = p.pid as number;
+    const startTime = procInfo(pid)?.startTime as number;
+    const logFile = join(dir, "zombie-leader.log");
+    let exitedAt = 0;
+    let leaderZombieAt = 0;
+    const watched = localProcesses.adopt(
+      { pid, startTime, argv, logFile, pollIntervalMs: 20 },
+      { onLine: () => {}, onExit: () => (exitedAt = Date.now()) },
+    );
+    const ended = new Promise<void>((resolve) => p.once("exit", () => resolve()));
+    for (let i = 0; i < 200 && leaderZombieAt === 0; i++) {
+      if (procInfo(pid)?.state === "Z") leaderZombieAt = Date.now();
+      else await sleep(10);
+    }
+    assert.ok(leaderZombieAt > 0, "the leader never became a zombie");
+    assert.equal(isSameProcess(pid, startTime, argv), false, "a zombie leader is not the same process");
+    assert.equal(stillExiting(pid, startTime), true, "its thread still runs");
+    await sleep(200);
+    assert.equal(exitedAt, 0, "the adopted watch called it gone while a thread still ran");
+    await ended;
+    for (let i = 0; i < 100 && exitedAt === 0; i++) await sleep(20);
+    assert.ok(exitedAt > 0, "the adopted watch never saw it go");
+    assert.equal(stillExiting(pid, startTime), false);
+    void watched;
   });
 });
