@@ -6,6 +6,7 @@
 import { spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { AGENT_HOST_DIRS } from "../../daemon/preflight/checks/cni-host-paths";
 
 export const SWAPS_HEADER = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n";
 
@@ -38,17 +39,6 @@ export function putRenamedChassis(root: string): string {
   if (r.status !== 0) throw new Error(`sed failed: ${r.stderr}`);
   return file;
 }
-
-/** The infra agent DaemonSet's hostPath directories (deploy/infraagent-daemonset.yaml, v23.01). */
-export const AGENT_DIRS = [
-  "/etc/cni/net.d",
-  "/opt/cni/bin",
-  "/var/run/calico",
-  "/var/lib/calico",
-  "/var/lib/cni/infraagent",
-  "/var/lib/cni/networks",
-  "/run/netns",
-];
 
 /** /proc/self/mountinfo lines (proc(5)): the root and /run, and /run/netns bound and shared as `ip netns` does. */
 export const ROOT_MOUNTINFO =
@@ -92,7 +82,8 @@ export function makeHostRoot(root: string): string {
   put(root, "/proc/mounts", "proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\n");
   for (const b of ["kubeadm", "kubelet", "arp_proxy"]) put(root, `/usr/bin/${b}`, "#!/bin/sh\n", 0o755);
   // The infra agent's host directories, and /run/netns a shared mount of its own (as `ip netns add` leaves it).
-  for (const d of AGENT_DIRS) mkdirSync(join(root, d), { recursive: true });
+  // The infra agent's hostPath directories, as the cni-host-paths check expects them.
+  for (const d of AGENT_HOST_DIRS) mkdirSync(join(root, d), { recursive: true });
   put(root, "/proc/self/mountinfo", `${ROOT_MOUNTINFO}${NETNS_SHARED}`);
   // P4-OVS's chassis config as create_interfaces.sh leaves it: P4TAP_0..P4TAP_31.
   putRenamedChassis(root);
