@@ -22,6 +22,7 @@ import { loadConfig } from "../../daemon/config/load";
 import { BACKUP_SUFFIX } from "../../daemon/host/hostfs";
 import { Preflight } from "../../daemon/preflight";
 import { makeHostRoot, put } from "../helpers/hostroot";
+import { inTestNamespace as inTestNamespaceNow } from "../helpers/test-namespace";
 
 const scratch = mkdtempSync(join(tmpdir(), "offloadd-containerd-"));
 const children: ChildProcess[] = [];
@@ -36,13 +37,7 @@ const STOCK = readFileSync(
   "utf8",
 );
 
-const inTestNamespace = (() => {
-  try {
-    return readFileSync("/proc/1/cmdline", "utf8").includes("in-namespace.js");
-  } catch {
-    return false;
-  }
-})();
+const inTestNamespace = inTestNamespaceNow();
 const haveContainerd =
   spawnSync("containerd", ["--version"]).status === 0 && spawnSync("ctr", ["--version"]).status === 0;
 

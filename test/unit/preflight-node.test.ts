@@ -21,6 +21,7 @@ import { type CheckResult, Preflight } from "../../daemon/preflight";
 import { CHECKS } from "../../daemon/preflight/checks";
 import { makeHostRoot, NETNS_SHARED, put, ROOT_MOUNTINFO } from "../helpers/hostroot";
 import { StandIns } from "../helpers/stand-ins";
+import { inTestNamespace as inTestNamespaceNow } from "../helpers/test-namespace";
 
 const scratch = mkdtempSync(join(tmpdir(), "offloadd-preflight-node-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -234,13 +235,7 @@ describe("preflight cni-host-paths", () => {
 describe("preflight cni-host-paths on the real root, inside the test namespace", () => {
   // Only where PID 1 is the test harness (scripts/test.sh): its mount namespace is private, and so
   // is its /run/netns (a tmpfs of its own, test/harness/in-namespace.ts). The host's mounts are never touched.
-  const inTestNamespace = (() => {
-    try {
-      return readFileSync("/proc/1/cmdline", "utf8").includes("in-namespace.js");
-    } catch {
-      return false;
-    }
-  })();
+  const inTestNamespace = inTestNamespaceNow();
   const skip = inTestNamespace ? false : "not inside the test namespace";
   const netns = () => mountAt(parseMountinfo(readFileSync("/proc/self/mountinfo", "utf8")), "/run/netns");
   const must = (argv: string[]) => {

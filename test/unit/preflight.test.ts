@@ -35,6 +35,7 @@ import { type CheckResult, type FixReport, Preflight } from "../../daemon/prefli
 import { CHECKS } from "../../daemon/preflight/checks";
 import { makeHostRoot, put, SWAPS_HEADER } from "../helpers/hostroot";
 import { StandIns } from "../helpers/stand-ins";
+import { inTestNamespace as inTestNamespaceNow } from "../helpers/test-namespace";
 
 const scratch = mkdtempSync(join(tmpdir(), "offloadd-preflight-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -446,13 +447,7 @@ describe("preflight checks against fake roots", () => {
 
 describe("preflight on the real root, inside the test namespace", () => {
   // Only where PID 1 is the test harness (scripts/test.sh): its network namespace is private.
-  const inTestNamespace = (() => {
-    try {
-      return readFileSync("/proc/1/cmdline", "utf8").includes("in-namespace.js");
-    } catch {
-      return false;
-    }
-  })();
+  const inTestNamespace = inTestNamespaceNow();
 
   test("the sysctl fix runs `sysctl -w` with an argument array (net.ipv4.ip_forward, private netns)", {
     skip: inTestNamespace ? false : "not inside the test namespace",
