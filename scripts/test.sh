@@ -6,6 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npx biome check .
+# From an empty dist/: tsc never deletes the output of a source that moved (preflight/checks.ts became
+# preflight/checks/), and a stale dist/x.js wins over dist/x/index.js when `x` is required.
+rm -rf dist
 npx tsc -p tsconfig.json
 # The tests run the bundles the package ships (dist/bundle/), not tsc's per-file output.
 node dist/scripts/bundle.js
