@@ -8,7 +8,7 @@ import {
   type Probe,
 } from "../engine/component";
 import { arpProxyCommand, enableKernelArpProxy, kernelArpProxyState } from "../host/arp-proxy";
-import { ensureHostInterface, hostInterfaceState } from "../host/host-interface";
+import { ensureHostInterface, hostInterfaceListedHere, hostInterfaceState } from "../host/host-interface";
 import type { StateStore } from "../state/store";
 import { ProcessComponent } from "./process-component";
 
@@ -16,6 +16,10 @@ import { ProcessComponent } from "./process-component";
  * host-if: the guide's `ip link set P4TAP_0 name TAP_0; ip link set TAP_0 up; ip addr add
  * 169.254.1.1/32 dev TAP_0`, idempotent. Ready when TAP_0 exists, is up and has its address;
  * reconcile puts back an address or an up flag someone removed.
+ *
+ * Processes: start is one `ip` (two when it changes something: ensureHostInterface); the probe
+ * right after a start takes start's read-back. In the daemon's own namespace a probe or reconcile
+ * that finds TAP_0 up and running with its address asks no process (getifaddrs); otherwise one.
  */
 export class HostInterfaceComponent implements Component {
   readonly name = "host-if";
@@ -34,11 +38,19 @@ export class HostInterfaceComponent implements Component {
     this.signals = signals;
   }
 
+  /** Set by start() (which verified its work by a read-back): the next probe takes that read. */
+  private startRead = false;
+
   async start(): Promise<void> {
+    this.startRead = false;
     await this.ensure();
+    this.startRead = true;
   }
 
   async probe(): Promise<Probe> {
+    const fromStart = this.startRead;
+    this.startRead = false;
+    if (fromStart || this.listedHere()) return { ready: true };
     const hi = this.cfg.hostInterface;
     const s = await hostInterfaceState(this.cfg.datapath.netns, hi.name, hi.address);
     if (s.exists && s.up && s.hasAddress) return { ready: true };
@@ -47,6 +59,7 @@ export class HostInterfaceComponent implements Component {
   }
 
   async reconcile(): Promise<void> {
+    if (this.listedHere()) return;
     const r = await this.ensure();
     if (r.addressAdded || r.broughtUp) {
       const what = [r.addressAdded && `address ${this.cfg.hostInterface.address}`, r.broughtUp && "up state"];
@@ -58,10 +71,18 @@ export class HostInterfaceComponent implements Component {
     }
   }
 
-  async stop(): Promise<void> {}
+  async stop(): Promise<void> {
+    this.startRead = false;
+  }
 
   details(): ComponentDetails {
     return noProcessDetails();
+  }
+
+  /** Up, running and addressed as seen in-process; only in the daemon's own namespace. */
+  private listedHere(): boolean {
+    const hi = this.cfg.hostInterface;
+    return this.cfg.datapath.netns === null && hostInterfaceListedHere(hi.name, hi.address);
   }
 
   private ensure() {
@@ -77,6 +98,9 @@ export class HostInterfaceComponent implements Component {
 /**
  * arp-proxy, kernel mode: proxy_arp, forwarding and proxy_delay=0 on the host interface, so the
  * kernel answers ARP on it with its MAC; no binary needed. Reconcile re-applies changed settings.
+ * Processes: none in the daemon's own namespace (/proc/sys files); in a datapath namespace one
+ * `sysctl` to set and read back, one per probe or reconcile; the probe right after a start takes
+ * start's read-back.
  */
 export class KernelArpProxyComponent implements Component {
   readonly name = "arp-proxy";
@@ -94,17 +118,24 @@ export class KernelArpProxyComponent implements Component {
     this.signals = signals;
   }
 
+  /** Set by start() (enableKernelArpProxy reads its writes back): the next probe takes that read. */
+  private startRead = false;
+
   async start(): Promise<void> {
+    this.startRead = false;
     await enableKernelArpProxy(this.cfg.datapath.netns, this.cfg.hostInterface.name);
+    this.startRead = true;
   }
 
   async probe(): Promise<Probe> {
-    const s = await kernelArpProxyState(this.cfg.datapath.netns, this.cfg.hostInterface.name);
-    return s.ok ? { ready: true } : { ready: false, waitingFor: this.readiness };
+    const fromStart = this.startRead;
+    this.startRead = false;
+    if (fromStart) return { ready: true };
+    return this.read();
   }
 
   async reconcile(): Promise<void> {
-    if ((await this.probe()).ready) return;
+    if ((await this.read()).ready) return;
     await this.start();
     this.signals?.note(
       this.name,
@@ -113,10 +144,17 @@ export class KernelArpProxyComponent implements Component {
     );
   }
 
-  async stop(): Promise<void> {}
+  async stop(): Promise<void> {
+    this.startRead = false;
+  }
 
   details(): ComponentDetails {
     return noProcessDetails();
+  }
+
+  private async read(): Promise<Probe> {
+    const s = await kernelArpProxyState(this.cfg.datapath.netns, this.cfg.hostInterface.name);
+    return s.ok ? { ready: true } : { ready: false, waitingFor: this.readiness };
   }
 }
 

@@ -5,7 +5,7 @@ import {
   type SetBatch,
   type TapPortOptions,
 } from "../host/gnmi-client";
-import { createTaps, deleteTaps, type LinkInfo } from "../host/links";
+import { createTapsAndList, deleteTaps, type LinkInfo } from "../host/links";
 import { kernelGeneration } from "../host/tap-locator";
 
 /** How the pool's TAPs are made: by the P4 target over gNMI (production) or by the kernel directly. */
@@ -42,12 +42,21 @@ export interface TapBackend {
    * died with the earlier one); null: not used (gnmi), or not known now.
    */
   generation(): string | null;
+  /**
+   * The namespace's links as listed by the process that made the last TAPs, right after them (kernel:
+   * the create batch ends with `link show`); given once, then null. Absent or null: list them.
+   */
+  takeListing?(): LinkInfo[] | null;
 }
 
-/** `ip -batch -` into a link group: one process for the whole pool (docs/architecture.md#measurements). */
+/**
+ * `ip -batch -` into a link group: one process for the whole pool (docs/architecture.md#measurements),
+ * which also lists the namespace once they are made (takeListing), so the pool needs no second one.
+ */
 export class KernelTapBackend implements TapBackend {
   readonly kind = "kernel";
   readonly recreatesLost = true;
+  private listing: LinkInfo[] | null = null;
   constructor(
     private readonly netns: string | null,
     private readonly group: number,
@@ -56,11 +65,19 @@ export class KernelTapBackend implements TapBackend {
     return null;
   }
   async create(names: readonly string[], hooks: CreateHooks): Promise<void> {
+    this.listing = null;
     hooks.sending?.(names);
-    await createTaps(this.netns, names, this.group);
+    const links = await createTapsAndList(this.netns, names, this.group);
     hooks.done?.(names);
+    this.listing = links;
+  }
+  takeListing(): LinkInfo[] | null {
+    const l = this.listing;
+    this.listing = null;
+    return l;
   }
   remove(names: readonly string[]): Promise<void> {
+    this.listing = null;
     return deleteTaps(this.netns, names);
   }
   /** The pool's link group is used for nothing else (taps.group). */

@@ -98,6 +98,8 @@ export class TapPool implements Component {
    * its own instead of asking the backend again. One probe only; every later one reads.
    */
   private startRead = false;
+  /** A list() look queued behind another survey and not begun yet: later list() calls join it. */
+  private queuedList: Promise<TapView[]> | null = null;
 
   constructor(private readonly opts: TapPoolOptions) {
     this.dependsOn = opts.dependsOn;
@@ -134,7 +136,7 @@ export class TapPool implements Component {
     // target): no listing of the namespace here (a process spawn; the look at the end lists it).
     const said = await b.configured(names);
     const links = said === null || b.kind === "kernel" ? await listLinks(this.opts.netns) : null;
-    if (links) await this.removeStale(links);
+    const removed = links ? await this.removeStale(links) : false;
     const records = this.records();
     const made = await this.madeNow(names, records, links, said);
     // Made without a record (a daemon killed between the Set and its record, or a database lost):
@@ -183,6 +185,9 @@ export class TapPool implements Component {
       listed.catch(() => undefined);
     };
     if (missing.length > 0) await this.create(b.kind === "gnmi" ? names : missing, made, listNow);
+    // kernel: the namespace as the creating batch listed it, or as listed above when nothing changed.
+    const fresh = missing.length > 0 ? b.takeListing?.() : removed ? null : links;
+    if (!listed && fresh) listed = Promise.resolve(fresh);
     if (died.length > 0) {
       this.signals?.note(
         this.name,
@@ -280,9 +285,18 @@ export class TapPool implements Component {
     return noProcessDetails();
   }
 
-  /** Every TAP of the pool and where it is now (lists namespaces to find the ones that left). */
+  /**
+   * Every TAP of the pool and where it is now (lists namespaces to find the ones that left). Callers
+   * that come while a look for an earlier one still waits its turn share that look: it starts after
+   * each of them asked, so each answer is as fresh as its own would be, with one listing for all.
+   */
   list(): Promise<TapView[]> {
-    return this.survey(true);
+    if (this.queuedList) return this.queuedList;
+    const look = this.survey(true, undefined, undefined, () => {
+      if (this.queuedList === look) this.queuedList = null;
+    });
+    this.queuedList = look;
+    return look;
   }
 
   /** Counts from the last look (start, reconcile, list): for /metrics, no work at scrape time. */
@@ -399,8 +413,16 @@ export class TapPool implements Component {
    * answer when the caller has just had it (start, right after making the pool). `listed`: the
    * namespace's links, listed after the pool was made (start: while the backend read its ports back).
    */
-  private survey(fresh: boolean, made?: Set<string>, listed?: Promise<LinkInfo[]>): Promise<TapView[]> {
-    const run = this.surveying.then(() => this.surveyNow(fresh, made, listed));
+  private survey(
+    fresh: boolean,
+    made?: Set<string>,
+    listed?: Promise<LinkInfo[]>,
+    begins?: () => void,
+  ): Promise<TapView[]> {
+    const run = this.surveying.then(() => {
+      begins?.();
+      return this.surveyNow(fresh, made, listed);
+    });
     this.surveying = run.catch(() => undefined);
     return run;
   }
@@ -544,8 +566,8 @@ export class TapPool implements Component {
    * the kernel pool's link group (a daemon killed after `ip -batch` made them but before it recorded
    * them). A kernel pool removes them; a gNMI pool cannot (they go with the target).
    */
-  private async removeStale(links: LinkInfo[]): Promise<void> {
-    if (this.opts.backend.kind !== "kernel") return;
+  private async removeStale(links: LinkInfo[]): Promise<boolean> {
+    if (this.opts.backend.kind !== "kernel") return false;
     const wanted = new Set(this.names());
     const zero = this.index0(links);
     const recorded = (this.opts.store?.taps() ?? []).map((t) => t.name).filter((n) => !wanted.has(n));
@@ -564,6 +586,7 @@ export class TapPool implements Component {
         `removed ${gone.length} TAPs outside the pool of ${this.count} (${some})`,
       );
     }
+    return gone.length > 0;
   }
 
   /** The kernel name of port 0: the host interface name once it has been renamed. */

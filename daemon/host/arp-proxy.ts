@@ -10,11 +10,16 @@
  *   reply to a broadcast request waits up to 0.8 s). 169.254.1.1 itself, being TAP_0's own
  *   address, is answered in either case.
  *
- * The settings are written with `ip netns exec NS sysctl -w key=value ...` (procps' sysctl, one
- * process for all keys): `ip netns exec` enters the namespace and remounts /sys for it, and
- * /proc/sys/net is per network namespace, so only that namespace's settings change. A daemon
- * process never setns()es itself.
+ * In a named namespace (the sandbox's datapath) the settings are written and read back by ONE
+ * `ip netns exec NS sysctl k1=v1 k2=v2 k3=v3 k1 k2 k3` (procps' sysctl sets an argument with '=' and
+ * reads one without, in order; a failing key is named on stderr, the others still done, exit
+ * non-zero): `ip netns exec` enters the namespace and remounts /sys for it, and /proc/sys/net is per
+ * network namespace, so only that namespace's settings change. A daemon process never setns()es
+ * itself. In the daemon's own namespace (production) they are the files under /proc/sys/net,
+ * written and read in-process: /proc/sys/net shows the namespace of the process that opens it,
+ * whatever the mount namespace.
  */
+import { readFileSync, writeFileSync } from "node:fs";
 import { describeFailure, runCommand } from "./command";
 import { assertIfnames } from "./links";
 import { inNetns } from "./netns";
@@ -56,51 +61,125 @@ export interface KernelArpProxyState {
   ok: boolean;
 }
 
-/** Apply the kernel mode on `ifname` inside `netns` (ONE `ip netns exec NS sysctl -w ...`). */
-export async function enableKernelArpProxy(
-  netns: string | null,
-  ifname: string,
-): Promise<KernelArpProxyState> {
-  const argv = inNetns(netns, [
-    "sysctl",
-    "-w",
-    ...kernelArpProxySysctls(ifname).map(([k, v]) => `${k}=${v}`),
-  ]);
-  const r = await runCommand(argv, { timeoutMs: 10_000 });
-  // sysctl -w goes on past a failing key and exits non-zero; stderr names it.
-  if (r.code !== 0 || r.stderr.trim()) {
-    throw new Error(`kernel ARP proxy on ${ifname}: ${describeFailure(argv, r)}`);
-  }
-  const st = await kernelArpProxyState(netns, ifname);
-  if (!st.ok) {
-    throw new Error(`kernel ARP proxy on ${ifname}: written but reads back ${JSON.stringify(st)}`);
-  }
-  return st;
+/** A setting's file under /proc/sys (the key's own separators; the interface name verbatim). */
+function procPath(ifname: string, key: string): string {
+  // net.<table>.<conf|neigh>.<ifname, '.' written '/'>.<leaf>
+  const parts = key.split(".");
+  return `/proc/sys/net/${parts[1]}/${parts[2]}/${ifname}/${parts.at(-1)}`;
 }
 
-/** Read back the three settings (ONE `sysctl` process). */
-export async function kernelArpProxyState(
-  netns: string | null,
-  ifname: string,
-): Promise<KernelArpProxyState> {
-  const keys = kernelArpProxySysctls(ifname).map(([k]) => k);
-  const argv = inNetns(netns, ["sysctl", ...keys]);
-  const r = await runCommand(argv, { timeoutMs: 10_000 });
-  const values = new Map<string, string>();
-  for (const line of r.stdout.split("\n")) {
-    const m = /^\s*(\S+)\s*=\s*(.*?)\s*$/.exec(line);
-    if (m?.[1] !== undefined && m[2] !== undefined) values.set(m[1], m[2]);
-  }
-  if (r.code !== 0 && values.size === 0) {
-    if (/cannot stat|No such file/i.test(r.stderr)) {
-      return { exists: false, proxyArp: false, forwarding: false, proxyDelay: null, ok: false };
-    }
-    throw new Error(describeFailure(argv, r));
-  }
+function stateOf(keys: readonly string[], values: Map<string, string>): KernelArpProxyState {
   const [kProxy, kFwd, kDelay] = keys as [string, string, string];
   const proxyArp = values.get(kProxy) === "1";
   const forwarding = values.get(kFwd) === "1";
   const d = values.get(kDelay);
   const proxyDelay = d === undefined ? null : Number(d);
   return { exists: true, proxyArp, forwarding, proxyDelay, ok: proxyArp && forwarding && proxyDelay === 0 };
+}
+
+const GONE: KernelArpProxyState = {
+  exists: false,
+  proxyArp: false,
+  forwarding: false,
+  proxyDelay: null,
+  ok: false,
+};
+
+/** "key = value" lines of sysctl's output; a key printed twice (set, then read) keeps the read. */
+function sysctlValues(stdout: string): Map<string, string> {
+  const values = new Map<string, string>();
+  for (const line of stdout.split("\n")) {
+    const m = /^\s*(\S+)\s*=\s*(.*?)\s*$/.exec(line);
+    if (m?.[1] !== undefined && m[2] !== undefined) values.set(m[1], m[2]);
+  }
+  return values;
+}
+
+/** The keys sysctl's stderr names (by key, or by its /proc/sys path), in our order. */
+function failedKeys(ifname: string, pairs: Array<[string, string]>, stderr: string): string[] {
+  return pairs
+    .map(([k]) => k)
+    .filter((k) => stderr.includes(`"${k}"`) || stderr.includes(`${procPath(ifname, k)}:`));
+}
+
+/**
+ * Apply the kernel mode on `ifname` and read it back: in `netns`, ONE `ip netns exec NS sysctl ...`;
+ * in the daemon's own namespace (null), the /proc/sys files, no process. A setting that cannot be
+ * written is named, with why.
+ */
+export async function enableKernelArpProxy(
+  netns: string | null,
+  ifname: string,
+): Promise<KernelArpProxyState> {
+  const pairs = kernelArpProxySysctls(ifname);
+  const keys = pairs.map(([k]) => k);
+  let st: KernelArpProxyState;
+  if (netns === null) {
+    const failed: string[] = [];
+    for (const [k, v] of pairs) {
+      try {
+        writeFileSync(procPath(ifname, k), v);
+      } catch (err) {
+        failed.push(`${k} (${procPath(ifname, k)}): ${(err as Error).message}`);
+      }
+    }
+    if (failed.length > 0) {
+      throw new Error(
+        `kernel ARP proxy on ${ifname}: cannot set ${failed.join("; ")}${hintMissing(failed.join())}`,
+      );
+    }
+    st = readProcState(ifname, keys);
+  } else {
+    const argv = inNetns(netns, ["sysctl", ...pairs.map(([k, v]) => `${k}=${v}`), ...keys]);
+    const r = await runCommand(argv, { timeoutMs: 10_000 });
+    // sysctl goes on past a failing key and exits non-zero; stderr names it.
+    if (r.code !== 0 || r.stderr.trim()) {
+      const bad = failedKeys(ifname, pairs, r.stderr);
+      const which = bad.length > 0 ? `cannot set ${bad.join(", ")}${hintMissing(r.stderr)}: ` : "";
+      throw new Error(`kernel ARP proxy on ${ifname}: ${which}${describeFailure(argv, r)}`);
+    }
+    st = stateOf(keys, sysctlValues(r.stdout));
+  }
+  if (!st.ok) {
+    throw new Error(`kernel ARP proxy on ${ifname}: written but reads back ${JSON.stringify(st)}`);
+  }
+  return st;
+}
+
+function hintMissing(text: string): string {
+  return /No such file|ENOENT/i.test(text) ? " (no such interface?)" : "";
+}
+
+/** The three settings from /proc/sys in the daemon's own namespace (no process). */
+function readProcState(ifname: string, keys: readonly string[]): KernelArpProxyState {
+  const values = new Map<string, string>();
+  for (const k of keys) {
+    try {
+      values.set(k, readFileSync(procPath(ifname, k), "utf8").trim());
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return { ...GONE };
+      throw new Error(`kernel ARP proxy on ${ifname}: cannot read ${k}: ${(err as Error).message}`);
+    }
+  }
+  return stateOf(keys, values);
+}
+
+/**
+ * Read back the three settings: ONE `sysctl` process in `netns`, none in the daemon's own namespace
+ * (null: the /proc/sys files).
+ */
+export async function kernelArpProxyState(
+  netns: string | null,
+  ifname: string,
+): Promise<KernelArpProxyState> {
+  const keys = kernelArpProxySysctls(ifname).map(([k]) => k);
+  if (netns === null) return readProcState(ifname, keys);
+  const argv = inNetns(netns, ["sysctl", ...keys]);
+  const r = await runCommand(argv, { timeoutMs: 10_000 });
+  const values = sysctlValues(r.stdout);
+  if (r.code !== 0 && values.size === 0) {
+    if (/cannot stat|No such file/i.test(r.stderr)) return { ...GONE };
+    throw new Error(describeFailure(argv, r));
+  }
+  return stateOf(keys, values);
 }

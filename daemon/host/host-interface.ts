@@ -2,10 +2,13 @@
  * The host interface (docs/architecture.md#host-interface-and-arp-proxy):
  * `ip link set P4TAP_0 name TAP_0; ip link set TAP_0 up; ip addr add 169.254.1.1/32 dev TAP_0`, made
  * idempotent (already renamed, up or addressed is success) and probed with ONE `ip -j addr show dev X`
- * so a removed address can be restored.
+ * so a removed address can be restored. Ensuring is one read and, only when something is missing,
+ * ONE `ip -j -batch -` that makes the changes and reads the result back (its last line is the show).
+ * In the daemon's own namespace a probe first asks the kernel in-process (getifaddrs, no spawn).
  */
+import { networkInterfaces } from "node:os";
 import { describeFailure, runCommand } from "./command";
-import { assertIfnames, ipArgv, ipBatch } from "./links";
+import { assertIfnames, describeBatchFailure, ipArgv, lastJsonLine, runIpBatch } from "./links";
 
 export interface HostInterfaceSpec {
   /** The pool's first TAP as the target made it (P4TAP_0). */
@@ -67,26 +70,21 @@ interface IpAddrJson {
 }
 
 const MISSING = /does not exist|Cannot find device/i;
+/** `ip addr add` of an address the link already has: "File exists", or with extended ack (iproute2 6) "Address already assigned". */
+const ADDRESS_THERE = /File exists|already assigned/i;
 
-/** {exists, up, hasAddress} of `name` from ONE `ip -j addr show dev NAME`. */
-export async function hostInterfaceState(
-  netns: string | null,
-  name: string,
-  address: string,
-): Promise<HostInterfaceState> {
-  assertIfnames([name]);
-  const want = parseAddress(address);
-  const argv = ipArgv(netns, ["-j", "addr", "show", "dev", name]);
-  const r = await runCommand(argv, { timeoutMs: 10_000 });
-  if (r.code !== 0) {
-    if (MISSING.test(r.stderr)) {
-      return { exists: false, up: false, hasAddress: false, ifindex: null, mac: null, operState: null };
-    }
-    throw new Error(describeFailure(argv, r));
-  }
-  const link = (JSON.parse(r.stdout || "[]") as IpAddrJson[]).find((l) => l.ifname === name);
-  if (!link)
-    return { exists: false, up: false, hasAddress: false, ifindex: null, mac: null, operState: null };
+const NOT_THERE: HostInterfaceState = {
+  exists: false,
+  up: false,
+  hasAddress: false,
+  ifindex: null,
+  mac: null,
+  operState: null,
+};
+
+function stateOf(json: string, name: string, want: ParsedAddress): HostInterfaceState {
+  const link = (JSON.parse(json || "[]") as IpAddrJson[]).find((l) => l.ifname === name);
+  if (!link) return { ...NOT_THERE };
   const hasAddress = (link.addr_info ?? []).some(
     (a) =>
       a.family === want.family &&
@@ -103,10 +101,43 @@ export async function hostInterfaceState(
   };
 }
 
+/** {exists, up, hasAddress} of `name` from ONE `ip -j addr show dev NAME`. */
+export async function hostInterfaceState(
+  netns: string | null,
+  name: string,
+  address: string,
+): Promise<HostInterfaceState> {
+  assertIfnames([name]);
+  const want = parseAddress(address);
+  const argv = ipArgv(netns, ["-j", "addr", "show", "dev", name]);
+  const r = await runCommand(argv, { timeoutMs: 10_000 });
+  if (r.code !== 0) {
+    if (MISSING.test(r.stderr)) return { ...NOT_THERE };
+    throw new Error(describeFailure(argv, r));
+  }
+  return stateOf(r.stdout, name, want);
+}
+
+/**
+ * True when `name` is up, running and has `address`, asked in-process in the daemon's OWN network
+ * namespace (getifaddrs through os.networkInterfaces(): libuv lists only interfaces that are IFF_UP
+ * and IFF_RUNNING). False means "cannot tell this way" (down, no carrier, no such address, or a
+ * differently spelled IPv6 address): ask hostInterfaceState. No process is spawned.
+ */
+export function hostInterfaceListedHere(name: string, address: string): boolean {
+  const want = parseAddress(address);
+  const family = want.family === "inet" ? "IPv4" : "IPv6";
+  return (networkInterfaces()[name] ?? []).some((a) => {
+    const prefix = a.cidr === null ? null : Number(a.cidr.slice(a.cidr.lastIndexOf("/") + 1));
+    return a.family === family && a.address.toLowerCase() === want.local && prefix === want.prefixlen;
+  });
+}
+
 /**
  * Rename `from` to `name` (when `name` does not exist yet; a rename needs the link down), set it
  * up, add the address when missing. Every step is skipped when already true, so calling it again
- * (or after someone removed the address) is the repair.
+ * (or after someone removed the address) is the repair. Processes: one read when nothing is
+ * missing; else one read and one `ip -j -batch -` (the changes, then `addr show` as read-back).
  */
 export async function ensureHostInterface(
   netns: string | null,
@@ -114,49 +145,46 @@ export async function ensureHostInterface(
 ): Promise<EnsureResult> {
   assertIfnames([spec.from, spec.name]);
   const addr = parseAddress(spec.address);
-  let st = await hostInterfaceState(netns, spec.name, spec.address);
-  let renamed = false;
-  let broughtUp = false;
-  if (!st.exists) {
-    const src = await hostInterfaceState(netns, spec.from, spec.address);
-    if (!src.exists) {
-      throw new Error(
-        `host interface: neither ${spec.name} nor ${spec.from} exists${netns ? ` in network namespace ${netns}` : ""} (the pool's first TAP must exist before it is renamed)`,
-      );
-    }
-    // One process: down (a rename needs it), rename, up.
-    await ipBatch(netns, [
-      `link set dev ${spec.from} down`,
-      `link set dev ${spec.from} name ${spec.name}`,
-      `link set dev ${spec.name} up`,
-    ]);
-    renamed = true;
-    broughtUp = true;
+  const before = await hostInterfaceState(netns, spec.name, spec.address);
+  if (before.exists && before.up && before.hasAddress) {
+    return { renamed: false, broughtUp: false, addressAdded: false, state: before };
+  }
+  const renamed = !before.exists;
+  const broughtUp = renamed || !before.up;
+  const lines: string[] = renamed
+    ? // down (a rename needs it), rename, up.
+      [
+        `link set dev ${spec.from} down`,
+        `link set dev ${spec.from} name ${spec.name}`,
+        `link set dev ${spec.name} up`,
+      ]
+    : before.up
+      ? []
+      : [`link set dev ${spec.name} up`];
+  const addLine = lines.length + 1;
+  if (!before.hasAddress) lines.push(`addr add ${addr.cidr} dev ${spec.name}`);
+  lines.push(`addr show dev ${spec.name}`);
+  const r = await runIpBatch(netns, lines, ["-j"]);
+  let addressAdded = !before.hasAddress;
+  let st: HostInterfaceState;
+  if (r.code === 0) {
+    st = stateOf(lastJsonLine(r.stdout), spec.name, addr);
+  } else if (renamed && r.failedLine === 1 && MISSING.test(r.stderr)) {
+    throw new Error(
+      `host interface: neither ${spec.name} nor ${spec.from} exists${netns ? ` in network namespace ${netns}` : ""} (the pool's first TAP must exist before it is renamed)`,
+    );
+  } else if (!before.hasAddress && r.failedLine === addLine && ADDRESS_THERE.test(r.stderr)) {
+    // EEXIST: added meanwhile by someone else (or `from` had it), which is the state we want; the
+    // batch stopped before its read-back.
+    addressAdded = false;
     st = await hostInterfaceState(netns, spec.name, spec.address);
+  } else {
+    throw new Error(`host interface ${spec.name}: ${describeBatchFailure(r, lines)}`);
   }
-  if (!st.up) {
-    await mustIp(netns, ["link", "set", "dev", spec.name, "up"]);
-    broughtUp = true;
-  }
-  let addressAdded = false;
-  if (!st.hasAddress) {
-    const argv = ipArgv(netns, ["addr", "add", addr.cidr, "dev", spec.name]);
-    const r = await runCommand(argv, { timeoutMs: 10_000 });
-    // EEXIST: added meanwhile by someone else, which is the state we want.
-    if (r.code !== 0 && !/File exists/i.test(r.stderr)) throw new Error(describeFailure(argv, r));
-    addressAdded = r.code === 0;
-  }
-  if (renamed || broughtUp || addressAdded) st = await hostInterfaceState(netns, spec.name, spec.address);
   if (!st.exists || !st.up || !st.hasAddress) {
     throw new Error(
       `host interface ${spec.name}: still not as wanted after ensure (exists ${st.exists}, up ${st.up}, has ${addr.cidr} ${st.hasAddress})`,
     );
   }
   return { renamed, broughtUp, addressAdded, state: st };
-}
-
-async function mustIp(netns: string | null, args: string[]): Promise<void> {
-  const argv = ipArgv(netns, args);
-  const r = await runCommand(argv, { timeoutMs: 10_000 });
-  if (r.code !== 0) throw new Error(describeFailure(argv, r));
 }

@@ -3,7 +3,8 @@
  * (`ip -n NS ...`). Argument arrays only, never a shell. Bulk work is ONE process: a listing is one
  * `ip -j -d link show`; creating or deleting many TAPs is one `ip -batch -` reading its commands
  * from stdin (docs/architecture.md#measurements: 256 TAPs ~65 ms with one batch against ~630 ms
- * one process each).
+ * one process each); with `-j` a batch may end with a `show` line, so changes and their read-back
+ * are one process too.
  * A pool lives in a link group so `ip link del group G` removes all of it in one call (checked on
  * this kernel for tun/tap devices: test/integration/taps-kernel.test.ts).
  */
@@ -83,6 +84,41 @@ export async function ipBatch(netns: string | null, lines: readonly string[]): P
   await ip(netns, ["-batch", "-"], `${lines.join("\n")}\n`);
 }
 
+/** What one `ip -batch -` answered, failing or not: the caller decides what a failure means. */
+export interface IpBatchResult extends CommandResult {
+  argv: string[];
+  /** The 1-based batch line that failed (iproute2 says "Command failed -:N"), null when none did. */
+  failedLine: number | null;
+}
+
+/**
+ * Run `ip [-n NS] [FLAGS] -batch -` over these lines (one process) and return its answer. With
+ * FLAGS `-j` a `show` line prints its JSON document on its own line; other lines print nothing. The
+ * batch stops at the first failing line.
+ */
+export async function runIpBatch(
+  netns: string | null,
+  lines: readonly string[],
+  flags: readonly string[] = [],
+): Promise<IpBatchResult> {
+  const argv = ipArgv(netns, [...flags, "-batch", "-"]);
+  const r = await runCommand(argv, { timeoutMs: TIMEOUT_MS, input: `${lines.join("\n")}\n` });
+  const m = /Command failed -:(\d+)/.exec(r.stderr);
+  return { ...r, argv, failedLine: r.code === 0 ? null : m ? Number(m[1]) : null };
+}
+
+/** How a batch failed, naming the line that did. */
+export function describeBatchFailure(r: IpBatchResult, lines: readonly string[]): string {
+  const line = r.failedLine === null ? undefined : lines[r.failedLine - 1];
+  return `${describeFailure(r.argv, r)}${line === undefined ? "" : ` (batch line ${r.failedLine}: ${line})`}`;
+}
+
+/** The last JSON document a `-j` batch printed ("[]" when none). */
+export function lastJsonLine(stdout: string): string {
+  const docs = stdout.split("\n").filter((l) => l.startsWith("["));
+  return docs.at(-1) ?? "[]";
+}
+
 interface IpLinkJson {
   ifindex: number;
   ifname: string;
@@ -139,6 +175,24 @@ export async function createTaps(
   assertIfnames(names);
   assertGroup(group);
   await ipBatch(netns, createTapLines(names, group));
+}
+
+/**
+ * createTaps, and the namespace's links as they are right after (one `ip -j -d -batch -` whose last
+ * line is `link show`): the pool needs that listing anyway, and a second process would cost more
+ * than making the TAPs.
+ */
+export async function createTapsAndList(
+  netns: string | null,
+  names: readonly string[],
+  group: number,
+): Promise<LinkInfo[]> {
+  assertIfnames(names);
+  assertGroup(group);
+  const lines = [...createTapLines(names, group), "link show"];
+  const r = await runIpBatch(netns, lines, ["-j", "-d"]);
+  if (r.code !== 0) throw new Error(describeBatchFailure(r, lines));
+  return parseLinks(lastJsonLine(r.stdout));
 }
 
 /**
