@@ -1,6 +1,7 @@
 /** `npm run bench`: every benchmark, in the throwaway namespace of scripts/bench.sh. */
 import { benchApi } from "./api";
 import { benchApiHooks } from "./api-hooks";
+import { benchHostSideBoth } from "./host-side";
 import { benchPackage } from "./package";
 import { benchRecovery } from "./recovery";
 import { benchStartup } from "./startup";
@@ -17,6 +18,7 @@ async function main() {
     ["api-hooks", benchApiHooks],
     ["package", benchPackage],
     ["taps-kernel", benchTapsKernel],
+    ["host-side", benchHostSideBoth],
     ["taps", benchTaps],
     ["taps-dpdk", benchTapsDpdk],
   ];
