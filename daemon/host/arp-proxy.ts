@@ -117,15 +117,17 @@ export async function enableKernelArpProxy(
   if (netns === null) {
     const failed: string[] = [];
     for (const [k, v] of pairs) {
+      const file = procPath(ifname, k);
       try {
-        writeFileSync(procPath(ifname, k), v);
+        writeFileSync(file, v);
       } catch (err) {
-        failed.push(`${k} (${procPath(ifname, k)}): ${(err as Error).message}`);
+        const e = err as NodeJS.ErrnoException;
+        failed.push(`${k} (${file}: ${e.code ?? e.message})`);
       }
     }
     if (failed.length > 0) {
       throw new Error(
-        `kernel ARP proxy on ${ifname}: cannot set ${failed.join("; ")}${hintMissing(failed.join())}`,
+        `kernel ARP proxy on ${ifname}: cannot set ${failed.join(", ")}${hintMissing(failed.join())}`,
       );
     }
     st = readProcState(ifname, keys);

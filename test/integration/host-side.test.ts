@@ -284,7 +284,7 @@ describe("in the daemon's own namespace (datapath.netns null): no process for a 
     assert.deepEqual(out.arpMissing.value.exists, false);
     assert.match(
       out.arpBad.value,
-      /^kernel ARP proxy on NOPE_0: cannot set net\.ipv4\.conf\.NOPE_0\.proxy_arp \(\/proc\/sys\/net\/ipv4\/conf\/NOPE_0\/proxy_arp\): ENOENT.*\(no such interface\?\)$/,
+      /^kernel ARP proxy on NOPE_0: cannot set net\.ipv4\.conf\.NOPE_0\.proxy_arp \(\/proc\/sys\/net\/ipv4\/conf\/NOPE_0\/proxy_arp: ENOENT\), net\.ipv4\.conf\.NOPE_0\.forwarding \(.*\), net\.ipv4\.neigh\.NOPE_0\.proxy_delay \(\/proc\/sys\/net\/ipv4\/neigh\/NOPE_0\/proxy_delay: ENOENT\) \(no such interface\?\)$/,
     );
     assert.deepEqual(out.arpComponent, { value: [{ ready: true }, { ready: true }], n: 0 });
     // What the child wrote is the scratch namespace's, seen from outside the daemon's code.
