@@ -186,7 +186,8 @@ export class TapPool implements Component {
     };
     if (missing.length > 0) await this.create(b.kind === "gnmi" ? names : missing, made, listNow);
     // kernel: the namespace as the creating batch listed it, or as listed above when nothing changed.
-    const fresh = missing.length > 0 ? b.takeListing?.() : removed ? null : links;
+    const fresh =
+      b.kind !== "kernel" ? null : missing.length > 0 ? b.takeListing?.() : removed ? null : links;
     if (!listed && fresh) listed = Promise.resolve(fresh);
     if (died.length > 0) {
       this.signals?.note(
