@@ -168,36 +168,13 @@ export class Daemon {
 
   /** Config, the pool's room in the chassis config, the daemon's file permissions: exit 2 when bad. */
   private readConfig(configFile: string): Config | ExitCode {
-    let cfg: Config;
-    try {
-      cfg = loadConfig(configFile);
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      process.stderr.write(`k8s-offloadd: ${err.message}\nnothing was started.\n`);
+    const checked = checkConfig(configFile);
+    if (typeof checked === "string") {
+      process.stderr.write(`k8s-offloadd: ${checked}\nnothing was started.\n`);
       return 2;
     }
-    this.cfg = cfg;
-    // P4-OVS serves only the ports its chassis config names: a pool that cannot fit is a config error.
-    const noRoom = chassisRoomProblem(cfg, cfg.taps.count);
-    if (noRoom) {
-      process.stderr.write(`k8s-offloadd: taps.count: ${noRoom.message}\nnothing was started.\n`);
-      return 2;
-    }
-    // Before anything is opened or written: files others can change would let them drive the node.
-    const unsafe = checkFiles(
-      daemonFileRules({
-        configFile: resolve(configFile),
-        stateDir: cfg.stateDir,
-        tokenFile: cfg.api.tokenFile,
-      }),
-    );
-    if (unsafe.length > 0) {
-      process.stderr.write(
-        `k8s-offloadd: refusing to start:\n  ${unsafe.join("\n  ")}\nnothing was started.\n`,
-      );
-      return 2;
-    }
-    return cfg;
+    this.cfg = checked;
+    return checked;
   }
 
   private startLogAndNotifier(cfg: Config): void {
@@ -434,6 +411,35 @@ export class Daemon {
     this.notifier?.close();
     return code;
   }
+}
+
+/**
+ * Everything the daemon checks of its configuration before it touches anything (also
+ * `k8s-offloadd --check-config`): the file parsed and validated, the pool's room in the chassis
+ * config, the permissions of the daemon's own files. Only reads. Returns the config, or what is
+ * wrong in words (one problem a line).
+ */
+export function checkConfig(configFile: string): Config | string {
+  let cfg: Config;
+  try {
+    cfg = loadConfig(configFile);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return err.message;
+  }
+  // P4-OVS serves only the ports its chassis config names: a pool that cannot fit is a config error.
+  const noRoom = chassisRoomProblem(cfg, cfg.taps.count);
+  if (noRoom) return `taps.count: ${noRoom.message}`;
+  // Before anything is opened or written: files others can change would let them drive the node.
+  const unsafe = checkFiles(
+    daemonFileRules({
+      configFile: resolve(configFile),
+      stateDir: cfg.stateDir,
+      tokenFile: cfg.api.tokenFile,
+    }),
+  );
+  if (unsafe.length > 0) return `refusing to start:\n  ${unsafe.join("\n  ")}`;
+  return cfg;
 }
 
 /** What the API may do with the TAP pool: list it, count it, resize it within the chassis config's room. */
