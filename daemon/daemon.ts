@@ -4,11 +4,14 @@
  *
  * Start-up order, each step only once the previous one succeeded:
  *   config (nothing written before it is valid) ─► file permissions ─► instance lock (one daemon per
- *   state directory) ─► state database ─► API token ─► components, engine, jobs, API built (nothing
- *   started) ─► API listening on its port and unix socket (a taken port is found here, before any
- *   child is touched) ─► sandbox netns ─► bring-up (or the stored desired "down") and job resume.
- * /v1/status and /v1/ready answer from the moment the API listens (503 while starting); READY=1 goes
- * to systemd when every component is ready, never earlier.
+ *   state directory) ─► state database ─► API token ─► the API's port held (a taken port is found
+ *   here, before any child is touched) ─► components, engine, jobs built (nothing started) ─►
+ *   sandbox netns and bring-up (or the stored desired "down"), in the background ─► meanwhile the
+ *   API built and listening on its port and unix socket ─► job resume.
+ * The datapath's children boot while the API is built (JS runs the two interleaved at their awaits):
+ * that overlap is most of a start's wall time. /v1/status and /v1/ready answer from the moment the
+ * API listens (503 while starting; a client that connected earlier is answered then); READY=1 goes
+ * to systemd when every component is ready and the API listens, never earlier.
  *
  * stop() may come at any moment, from the first line of main on: it undoes what was done so far (with
  * datapath.stopOnExit the children and the netns too, else they are left for the next daemon).
@@ -30,6 +33,7 @@ import { checkFiles, daemonFileRules } from "./host/file-modes";
 import { InstanceLock, InstanceLockError } from "./host/instance-lock";
 import { setChildLogLimits } from "./host/log-follower";
 import { deleteNetns, ensureNetns, netnsExists } from "./host/netns";
+import { PortReservation } from "./host/port-reservation";
 import { prepareStateFile } from "./host/state-files";
 import { ensureToken, TokenError } from "./host/token-file";
 import { createJobRunner, createStepProcesses, kubeTools } from "./jobs";
@@ -55,12 +59,17 @@ export class Daemon {
   private jobs: ReturnType<typeof createJobRunner> | null = null;
   private heal: HealAfterRestart | null = null;
   private app: FastifyInstance | null = null;
+  private preflight: Preflight | null = null;
+  /** The API's port, held from before the datapath starts until the API listens on it. */
+  private heldPort: PortReservation | null = null;
   private socket: { close(): Promise<void> } | null = null;
   /** The datapath was asked to start (or to stay down): stopping must go through the engine. */
   private datapathTouched = false;
   /** The sandbox netns being made: a stop waits for it, then removes it. */
   private netnsMade: Promise<unknown> = Promise.resolve();
   private stopAsked: string | null = null;
+  /** Start-up could not serve the API after the datapath was started: the teardown then exits 1. */
+  private startFailed = false;
   private wakeRun: (() => void) | null = null;
   private failed = false;
 
@@ -75,7 +84,8 @@ export class Daemon {
       if (!(err instanceof Stopped)) throw err;
     }
     if (!this.stopAsked) await new Promise<void>((r) => (this.wakeRun = r));
-    return this.teardown(this.stopAsked ?? "stop");
+    const code = await this.teardown(this.stopAsked ?? "stop");
+    return this.startFailed ? 1 : code;
   }
 
   /**
@@ -136,14 +146,21 @@ export class Daemon {
     const opened = this.openState(cfg);
     if (typeof opened === "number") return opened;
     this.checkpoint();
-    const { engine, jobs, heal } = await this.buildParts(cfg, opened.store, opened.token);
+    const port = await this.holdPort(cfg);
+    if (typeof port === "number") return port;
     this.checkpoint();
-    const notServing = await this.serveApi(cfg);
-    if (notServing !== null) return notServing;
+    const { engine, jobs, heal, taps } = this.buildParts(cfg, opened.store);
     this.checkpoint();
-    this.startDatapath(cfg, engine, opened.store.desiredDatapath() === "down");
+    const readiness = this.startDatapath(cfg, engine, opened.store.desiredDatapath() === "down");
     // A heal a crash cut short (a generation still pending) goes on.
     heal.resumePending();
+    if (!(await this.serveApi(cfg, opened.token, taps, port))) {
+      this.startFailed = true;
+      this.stop("the API could not be served");
+      throw new Stopped();
+    }
+    readiness.apiListening();
+    this.checkpoint();
     // A job a crash (or a stop) cut short resumes at its first unfinished step.
     jobs.resumeInterrupted().catch((err: unknown) => this.fail("job resume failed", err));
     return null;
@@ -151,36 +168,13 @@ export class Daemon {
 
   /** Config, the pool's room in the chassis config, the daemon's file permissions: exit 2 when bad. */
   private readConfig(configFile: string): Config | ExitCode {
-    let cfg: Config;
-    try {
-      cfg = loadConfig(configFile);
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      process.stderr.write(`k8s-offloadd: ${err.message}\nnothing was started.\n`);
+    const checked = checkConfig(configFile);
+    if (typeof checked === "string") {
+      process.stderr.write(`k8s-offloadd: ${checked}\nnothing was started.\n`);
       return 2;
     }
-    this.cfg = cfg;
-    // P4-OVS serves only the ports its chassis config names: a pool that cannot fit is a config error.
-    const noRoom = chassisRoomProblem(cfg, cfg.taps.count);
-    if (noRoom) {
-      process.stderr.write(`k8s-offloadd: taps.count: ${noRoom.message}\nnothing was started.\n`);
-      return 2;
-    }
-    // Before anything is opened or written: files others can change would let them drive the node.
-    const unsafe = checkFiles(
-      daemonFileRules({
-        configFile: resolve(configFile),
-        stateDir: cfg.stateDir,
-        tokenFile: cfg.api.tokenFile,
-      }),
-    );
-    if (unsafe.length > 0) {
-      process.stderr.write(
-        `k8s-offloadd: refusing to start:\n  ${unsafe.join("\n  ")}\nnothing was started.\n`,
-      );
-      return 2;
-    }
-    return cfg;
+    this.cfg = checked;
+    return checked;
   }
 
   private startLogAndNotifier(cfg: Config): void {
@@ -228,12 +222,30 @@ export class Daemon {
     return { store, token };
   }
 
-  /** Components, engine, jobs and the API, built: constructors do not touch the host, nothing starts. */
-  private async buildParts(
+  /**
+   * The API's TCP port, held until the API listens on it (host/port-reservation.ts): a port another
+   * process holds ends this daemon here (exit 1), with nothing started.
+   */
+  private async holdPort(cfg: Config): Promise<PortReservation | ExitCode> {
+    try {
+      this.heldPort = await PortReservation.take(cfg.api.host, cfg.api.port);
+      return this.heldPort;
+    } catch (err) {
+      const msg = `cannot serve the API on ${cfg.api.host}:${cfg.api.port}: ${(err as Error).message}`;
+      return this.release(this.failStart(msg));
+    }
+  }
+
+  /** Components, engine and jobs, built: constructors do not touch the host, nothing starts. */
+  private buildParts(
     cfg: Config,
     store: StateStore,
-    token: string,
-  ): Promise<{ engine: Engine; jobs: ReturnType<typeof createJobRunner>; heal: HealAfterRestart }> {
+  ): {
+    engine: Engine;
+    jobs: ReturnType<typeof createJobRunner>;
+    heal: HealAfterRestart;
+    taps: ReturnType<typeof buildComponents>["taps"];
+  } {
     const log = this.log as Logger;
     const preflight = new Preflight(cfg);
     // After a target restart: count the generation, name the pods that lost TAPs (and maybe recreate them).
@@ -279,37 +291,52 @@ export class Daemon {
       processes,
     });
     this.jobs = jobs;
-    this.app = await buildServer({
-      engine,
-      preflight,
-      taps: tapsApi(cfg, engine, taps),
-      jobs,
-      logger: log.child({ part: "api" }),
-      version: this.version,
-      access: { token, port: cfg.api.port, host: cfg.api.host, rateLimit: cfg.api.rateLimit },
-      openapiFile: join(projectRoot(), "openapi/openapi.json"),
-    });
-    return { engine, jobs, heal };
+    this.preflight = preflight;
+    return { engine, jobs, heal, taps };
   }
 
   /**
-   * The API listens before anything of the datapath is touched: a port another process holds ends
-   * this daemon here (exit 1), with nothing started. It answers 503 on /v1/ready until ready.
+   * The API, built while the datapath starts, then listening on the port held for it and on its unix
+   * socket; clients that connected to the held port meanwhile are answered now. It answers 503 on
+   * /v1/ready until ready. False when it cannot be served (the port taken in the instant between
+   * its release and the API's listen, the unix socket's path not a socket): said on stderr and in
+   * STATUS=; the caller stops what was started, as a stop does.
    */
-  private async serveApi(cfg: Config): Promise<ExitCode | null> {
-    const app = this.app as FastifyInstance;
+  private async serveApi(
+    cfg: Config,
+    token: string,
+    taps: ReturnType<typeof buildComponents>["taps"],
+    port: PortReservation,
+  ): Promise<boolean> {
+    const engine = this.engine as Engine;
     const socketPath = `${cfg.runDir}/api.sock`;
     let where = `${cfg.api.host}:${cfg.api.port}`;
     try {
+      const app = await buildServer({
+        engine,
+        preflight: this.preflight as Preflight,
+        taps: tapsApi(cfg, engine, taps),
+        jobs: this.jobs as ReturnType<typeof createJobRunner>,
+        logger: (this.log as Logger).child({ part: "api" }),
+        version: this.version,
+        access: { token, port: cfg.api.port, host: cfg.api.host, rateLimit: cfg.api.rateLimit },
+        openapiFile: join(projectRoot(), "openapi/openapi.json"),
+      });
+      this.app = app;
+      await app.ready();
+      const early = port.release();
+      this.heldPort = null;
       await app.listen({ host: cfg.api.host, port: cfg.api.port });
+      early.handOver((s) => app.server.emit("connection", s));
       where = socketPath;
       if (cfg.api.socket) this.socket = await serveUnixSocket(app, socketPath);
     } catch (err) {
       const msg = `cannot serve the API on ${where}: ${(err as Error).message}`;
-      await this.closeApi();
-      return this.release(this.failStart(msg));
+      process.stderr.write(`k8s-offloadd: ${msg}; stopping (datapath.stopOnExit says what goes with it)\n`);
+      this.notifier?.status(`failed: ${msg}`);
+      return false;
     }
-    return null;
+    return true;
   }
 
   /**
@@ -317,7 +344,7 @@ export class Daemon {
    * background; systemd hears about its progress through STATUS= and EXTEND_TIMEOUT_USEC=
    * (notify/readiness.ts).
    */
-  private startDatapath(cfg: Config, engine: Engine, keepDown: boolean): void {
+  private startDatapath(cfg: Config, engine: Engine, keepDown: boolean): SystemdReadiness {
     const readiness = new SystemdReadiness(this.notifier as SystemdNotifier, engine, {
       extendUsec: 2 * cfg.supervisor.readyTimeoutMs * 1000,
       keepDown,
@@ -334,6 +361,7 @@ export class Daemon {
       readiness.downSettled(engine.status());
     };
     bringUp().catch((err: unknown) => this.fail("bring-up failed", err));
+    return readiness;
   }
 
   // ---- stop -------------------------------------------------------------------------------------
@@ -376,11 +404,42 @@ export class Daemon {
 
   /** Closes the database, drops the instance lock and the notifier; returns code. */
   private release(code: ExitCode): ExitCode {
+    this.heldPort?.close();
+    this.heldPort = null;
     this.store?.close();
     this.lock?.release();
     this.notifier?.close();
     return code;
   }
+}
+
+/**
+ * Everything the daemon checks of its configuration before it touches anything (also
+ * `k8s-offloadd --check-config`): the file parsed and validated, the pool's room in the chassis
+ * config, the permissions of the daemon's own files. Only reads. Returns the config, or what is
+ * wrong in words (one problem a line).
+ */
+export function checkConfig(configFile: string): Config | string {
+  let cfg: Config;
+  try {
+    cfg = loadConfig(configFile);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return err.message;
+  }
+  // P4-OVS serves only the ports its chassis config names: a pool that cannot fit is a config error.
+  const noRoom = chassisRoomProblem(cfg, cfg.taps.count);
+  if (noRoom) return `taps.count: ${noRoom.message}`;
+  // Before anything is opened or written: files others can change would let them drive the node.
+  const unsafe = checkFiles(
+    daemonFileRules({
+      configFile: resolve(configFile),
+      stateDir: cfg.stateDir,
+      tokenFile: cfg.api.tokenFile,
+    }),
+  );
+  if (unsafe.length > 0) return `refusing to start:\n  ${unsafe.join("\n  ")}`;
+  return cfg;
 }
 
 /** What the API may do with the TAP pool: list it, count it, resize it within the chassis config's room. */

@@ -17,10 +17,13 @@ interface Handle {
 }
 const handle: Handle = { daemon: null, stopAsked: null };
 
-const usage = (defaultConfigPath: string) => `usage: k8s-offloadd [--config PATH] [--version]
-  --config PATH   YAML configuration (default ${defaultConfigPath}); profiles/ ships p4-ovs.yaml and sandbox.yaml
-exit codes: 0 stopped cleanly, 1 runtime error (instance lock held, state database, API port, a second
-signal during a stop), 2 bad configuration or usage`;
+const usage = (defaultConfigPath: string) => `usage: k8s-offloadd [--config PATH] [--check-config] [--version]
+  --config PATH    YAML configuration (default ${defaultConfigPath}); profiles/ ships p4-ovs.yaml and sandbox.yaml
+  --check-config   check the configuration as a start would (syntax, every key, the TAP pool's room in
+                   the chassis config, the modes of the daemon's files), print "config OK" or what is
+                   wrong, and exit 0 or 2; starts and changes nothing (like sshd -t, nginx -t)
+exit codes: 0 stopped cleanly (or config OK), 1 runtime error (instance lock held, state database, API
+port, a second signal during a stop), 2 bad configuration or usage`;
 
 // Signals from the first line: the first SIGINT/SIGTERM stops what was started so far (at any moment
 // of the bring-up too); a second one exits at once and says what it leaves running.
@@ -52,10 +55,15 @@ process.on("unhandledRejection", crash("unhandled rejection"));
 process.on("uncaughtException", crash("uncaught exception"));
 
 async function main(): Promise<number> {
-  let args: { config?: string; version?: boolean; help?: boolean };
+  let args: { config?: string; version?: boolean; help?: boolean; "check-config"?: boolean };
   try {
     args = parseArgs({
-      options: { config: { type: "string" }, version: { type: "boolean" }, help: { type: "boolean" } },
+      options: {
+        config: { type: "string" },
+        version: { type: "boolean" },
+        help: { type: "boolean" },
+        "check-config": { type: "boolean" },
+      },
     }).values;
   } catch (err) {
     const { defaultConfigPath } = await import("./config/load");
@@ -66,7 +74,18 @@ async function main(): Promise<number> {
   if (args.help) return print(usage(defaultConfigPath));
   const { packageVersion } = await import("./paths");
   if (args.version) return print(packageVersion());
-  const { Daemon } = await import("./daemon");
+  const { Daemon, checkConfig } = await import("./daemon");
+  if (args["check-config"]) {
+    const file = args.config ?? defaultConfigPath;
+    const checked = checkConfig(file);
+    if (typeof checked === "string") {
+      process.stderr.write(
+        `k8s-offloadd: ${checked}\nconfig ${file}: NOT OK (nothing was started or changed)\n`,
+      );
+      return 2;
+    }
+    return print(`config ${file}: OK (profile ${checked.profile})`);
+  }
   const daemon = new Daemon(packageVersion());
   handle.daemon = daemon;
   // A signal that came while loading: nothing is started, and run() returns at its first step.

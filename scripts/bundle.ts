@@ -20,7 +20,8 @@
  * evaluated on first use only.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import Ajv from "ajv";
 import standaloneCode from "ajv/dist/standalone";
@@ -53,16 +54,24 @@ export const ENTRY_POINTS = {
 
 /**
  * Arguments that run an entry point's start-up and nothing else, and the exit code they end with:
- * what ran is what the code cache holds. The daemon is given a config file that does not exist: it
- * loads every module of the daemon (fastify, pino, SQLite, the engine; their top-level code runs),
- * then refuses the config with exit 2 before it writes or starts anything. `--version` alone would
+ * what ran is what the code cache holds. The daemon runs `--check-config` on a copy of
+ * profiles/sandbox.yaml in a scratch directory (`dir`): it loads every module of the daemon (fastify,
+ * pino, SQLite, the engine; their top-level code runs), then parses and validates that config the
+ * way every start does (the YAML parser, the validator, the chassis-room and file-mode checks) and
+ * exits 0 having started and written nothing. The copy's relative paths point into the scratch
+ * directory, where nothing exists: what the build host holds changes nothing. `--version` alone would
  * cache only main.ts, and V8 would compile all of those again at every start.
  */
 const WARM_UP: Record<
   keyof typeof ENTRY_POINTS,
-  (outdir: string) => { args: string[]; env?: NodeJS.ProcessEnv; exit: number }
+  (dir: string) => { args: string[]; env?: NodeJS.ProcessEnv; exit: number }
 > = {
-  "k8s-offloadd": (outdir) => ({ args: ["--config", join(outdir, "no-such-config.yaml")], exit: 2 }),
+  "k8s-offloadd": (dir) => {
+    const config = join(dir, "warm-up", "config.yaml");
+    mkdirSync(dirname(config), { recursive: true });
+    writeFileSync(config, readFileSync(join(repoRoot(), "profiles/sandbox.yaml")), { mode: 0o644 });
+    return { args: ["--check-config", "--config", config], exit: 0 };
+  },
   // `--help` only: a warm-up running `status` (config read, request made) doubled the cache and
   // measured no faster (CPU time of 24 runs each, alternated: the larger cache costs what it saves).
   "k8s-offloadctl": () => ({ args: ["--help"], exit: 0 }),
@@ -195,16 +204,27 @@ export async function bundle(root = repoRoot(), outdir = join(root, "dist/bundle
 
 /** Makes NAME.main.js.cache for each entry point with `node` (the runtime that will run them). */
 export function codeCaches(outdir: string, node = process.execPath): void {
-  for (const [name, warmUp] of Object.entries(WARM_UP)) {
-    const { args, env, exit } = warmUp(outdir);
-    const r = spawnSync(node, [join(__dirname, "code-cache.js"), join(outdir, `${name}.main.js`), ...args], {
-      stdio: ["ignore", "ignore", "pipe"],
-      encoding: "utf8",
-      env: { ...process.env, ...env },
-    });
-    if (r.status !== exit)
-      throw new Error(`code cache of ${name}: exit ${r.status} (expected ${exit}): ${r.stderr}`);
+  const scratch = mkdtempSync(join(tmpdir(), "k8s-offloadd-warm-up-"));
+  try {
+    for (const [name, warmUp] of Object.entries(WARM_UP)) codeCache(outdir, name, warmUp(scratch), node);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+function codeCache(
+  outdir: string,
+  name: string,
+  { args, env, exit }: { args: string[]; env?: NodeJS.ProcessEnv; exit: number },
+  node: string,
+): void {
+  const r = spawnSync(node, [join(__dirname, "code-cache.js"), join(outdir, `${name}.main.js`), ...args], {
+    stdio: ["ignore", "ignore", "pipe"],
+    encoding: "utf8",
+    env: { ...process.env, ...env },
+  });
+  if (r.status !== exit)
+    throw new Error(`code cache of ${name}: exit ${r.status} (expected ${exit}): ${r.stderr}`);
 }
 
 if (require.main === module) {

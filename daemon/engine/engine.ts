@@ -75,7 +75,8 @@ interface Entry {
 }
 
 /**
- * The lifecycle engine: starts components in dependency order, stops them in reverse, blocks the
+ * The lifecycle engine: starts each component once its dependencies are ready (independent ones at
+ * the same time), stops them in reverse dependency order, blocks the
  * dependents of a component that went down and brings them back once it is ready again.
  *
  * Every operation that calls into components (converge, restart, down, up) runs one at a time
@@ -124,7 +125,7 @@ export class Engine extends EventEmitter implements EngineApi {
     }
   }
 
-  /** Start every component in dependency order; resolves when all are ready or the pass ended. */
+  /** Start every component once its dependencies are ready; resolves when all are ready or the pass ended. */
   bringUp(): Promise<void> {
     this.stoppedByRequest = false;
     this.opts.store?.setDesiredDatapath("up");
@@ -473,29 +474,59 @@ export class Engine extends EventEmitter implements EngineApi {
   }
 
   /**
-   * One pass over the components in order: start what is pending, blocked or starting when its
-   * dependencies are ready. Requests arriving while a pass runs fold into one more pass.
+   * One pass: start what is pending, blocked or starting once its dependencies are ready, each as
+   * soon as its last dependency is ready, independent branches at the same time (the kernel TAP pool
+   * beside hugepages ─► ovsdb-server ─► ovs-vswitchd). The pass ends when nothing more can start:
+   * every component is ready, failed, waiting for its next attempt, or blocked behind one of those.
+   * Requests arriving while a pass runs fold into one more pass.
    */
   private converge(): Promise<void> {
     if (this.convergePending) return this.queue.then(() => undefined);
     this.convergePending = true;
     return this.serial(async () => {
       this.convergePending = false;
-      if (this.stoppedByRequest) return;
-      for (const name of this.order) {
-        const entry = this.entry(name);
-        if (entry.state === "ready" || entry.state === "failed" || entry.state === "restarting") continue;
-        const notReady = entry.component.dependsOn.filter((d) => this.entry(d).state !== "ready");
-        if (notReady.length > 0) {
-          this.clearTimer(entry);
-          entry.lastError = `waiting for ${notReady.join(", ")}`;
-          this.setState(name, "blocked");
-          continue;
+      const inFlight = new Map<string, Promise<string>>();
+      let thrown: { err: unknown } | null = null;
+      // Starts what can start now; components behind one still being started wait for it.
+      const sweep = () => {
+        if (this.stoppedByRequest || thrown) return;
+        const behindInFlight = new Set<string>();
+        for (const name of this.order) {
+          if (inFlight.has(name)) continue;
+          const entry = this.entry(name);
+          if (entry.state === "ready" || entry.state === "failed" || entry.state === "restarting") continue;
+          const notReady = entry.component.dependsOn.filter((d) => this.entry(d).state !== "ready");
+          if (notReady.length > 0) {
+            // Its dependency is being started in this pass: it stays as it is (pending) until then.
+            if (notReady.some((d) => inFlight.has(d) || behindInFlight.has(d))) {
+              behindInFlight.add(name);
+              continue;
+            }
+            this.clearTimer(entry);
+            entry.lastError = `waiting for ${notReady.join(", ")}`;
+            this.setState(name, "blocked");
+            continue;
+          }
+          // Waiting for its next attempt (backoff): its timer converges again.
+          if (entry.timer) continue;
+          inFlight.set(
+            name,
+            this.startOne(name).then(
+              () => name,
+              (err: unknown) => {
+                thrown ??= { err }; // the state database failed: nothing more is started
+                return name;
+              },
+            ),
+          );
         }
-        // Waiting for its next attempt (backoff): its timer converges again.
-        if (entry.timer) continue;
-        await this.startOne(name);
+      };
+      sweep();
+      while (inFlight.size > 0) {
+        inFlight.delete(await Promise.race(inFlight.values()));
+        sweep();
       }
+      if (thrown) throw (thrown as { err: unknown }).err;
     });
   }
 

@@ -19,6 +19,7 @@
 import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { sqliteAddon } from "../state/sqlite-addon";
 
 /** Another daemon holds the state directory, or the lock file cannot be used. */
 export class InstanceLockError extends Error {
@@ -39,7 +40,7 @@ export class InstanceLock {
     try {
       if (mkdirSync(stateDir, { recursive: true, mode: 0o700 }) !== undefined) chmodSync(stateDir, 0o700);
       // timeout 0: a held lock is an answer, not something to wait for.
-      db = new Database(file, { timeout: 0 });
+      db = new Database(file, { timeout: 0, ...sqliteAddon() });
       chmodSync(file, 0o600);
     } catch (err) {
       throw new InstanceLockError(`cannot open the instance lock ${file}: ${(err as Error).message}`);

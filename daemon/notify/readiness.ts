@@ -4,7 +4,10 @@
  *
  * - STATUS= on every phase change of the node (the engine's "phase" event), with what is going on.
  * - READY=1 once, when the node's phase is ready (or, desired down, once nothing of the datapath
- *   runs: downSettled()), never while a stop is asked.
+ *   runs: downSettled()) AND the API listens (apiListening()), never while a stop is asked. The
+ *   datapath starts while the API is being built, so it may be ready first: READY=1 then waits for
+ *   the API, because READY=1 tells systemd (and kubelet's drop-in, `k8s-offloadctl wait`) that the
+ *   daemon's API is there to ask.
  * - Until READY=1, progress extends systemd's start timeout by extendUsec (twice one component's ready
  *   timeout: its start and its probes). Progress is one more component ready than ever before (or,
  *   desired down, any step of that stop). A long bring-up that keeps moving is not killed by
@@ -26,6 +29,9 @@ export interface ReadinessOptions {
 /** Follows the engine's phases into sd_notify messages; says "starting" at once. */
 export class SystemdReadiness {
   private readySent = false;
+  private listening = false;
+  /** Ready (or down settled) before the API listened: READY=1 with this STATUS= once it does. */
+  private held: string | null = null;
   private phase = "starting";
   private mostReady = 0;
 
@@ -37,7 +43,10 @@ export class SystemdReadiness {
     engine.on("phase", (s) => {
       this.phase = s.phase;
       if (s.phase === "ready" && !opts.stopAsked()) this.sendReady(s.message);
-      else notifier.status(s.message);
+      else {
+        this.held = null;
+        notifier.status(s.message);
+      }
       this.progress(s);
     });
     engine.on("event", () => {
@@ -56,7 +65,19 @@ export class SystemdReadiness {
     if (s.phase === "stopped" && !this.opts.stopAsked()) this.sendReady(s.message);
   }
 
+  /** The API listens (TCP, and the unix socket when configured): READY=1 may go from now on. */
+  apiListening(): void {
+    this.listening = true;
+    if (this.held !== null && !this.opts.stopAsked()) this.sendReady(this.held);
+  }
+
   private sendReady(message: string): void {
+    if (!this.listening) {
+      this.held = message;
+      this.notifier.status(message);
+      return;
+    }
+    this.held = null;
     this.readySent = this.notifier.ready(message) || this.readySent;
   }
 

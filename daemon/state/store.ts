@@ -5,6 +5,7 @@
  */
 import Database from "better-sqlite3";
 import { checkSchemaVersion, findMigrationsDir, loadMigrations, MigrationError, migrate } from "./migrate";
+import { sqliteAddon } from "./sqlite-addon";
 import type {
   ChildRecord,
   DesiredDatapath,
@@ -348,7 +349,7 @@ export class StateStore {
     }
     let db: Database.Database;
     try {
-      db = new Database(file);
+      db = new Database(file, sqliteAddon());
     } catch (err) {
       throw new StateError(`cannot open state database ${file}: ${errMsg(err)}`, { cause: err });
     }

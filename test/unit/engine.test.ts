@@ -65,6 +65,69 @@ describe("Engine", () => {
     assert.equal(e.status().phase, "stopped");
   });
 
+  test("independent components start at the same time; a dependent starts only once all its dependencies are ready", async () => {
+    const j: string[] = [];
+    // x's start returns only once y's start has run: started one after another (x first, in
+    // declaration order), x would wait for ever and the bring-up would never end.
+    let yStarted!: () => void;
+    const yRan = new Promise<void>((r) => (yStarted = r));
+    const x = new (class extends Part {
+      override async start() {
+        await yRan;
+        return super.start();
+      }
+    })("x", ["root"], 1, null, j);
+    const y = new (class extends Part {
+      override async start() {
+        yStarted();
+        return super.start();
+      }
+    })("y", ["root"], 3, null, j);
+    const seenAtStart: Record<string, Record<string, string>> = {};
+    const z = new (class extends Part {
+      override async start() {
+        seenAtStart.z = states(e.status());
+        return super.start();
+      }
+    })("z", ["x", "y"], 1, null, j);
+    const root = new Part("root", [], 2, null, j);
+    const e = engine([root, x, y, z]);
+    const startOfX: string[] = [];
+    e.on("phase", (s) => {
+      if (/x starting/.test(s.message) && /y starting/.test(s.message)) startOfX.push(s.message);
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<string>((r) => (timer = setTimeout(() => r("deadlocked"), 3000)));
+    const ended = await Promise.race([e.bringUp().then(() => "done"), timeout]);
+    clearTimeout(timer);
+    assert.equal(ended, "done", "x waited for y's start, which never came");
+    assert.deepEqual(states(e.status()), { root: "ready", x: "ready", y: "ready", z: "ready" });
+    // Neither x nor y started before root was ready; z saw both ready when it started.
+    assert.equal(j[0], "start root");
+    assert.deepEqual(seenAtStart.z, { root: "ready", x: "ready", y: "ready", z: "starting" });
+    assert.equal(j.at(-1), "start z");
+    // STATUS= named both as starting at the same moment, and z as still pending.
+    assert.ok(startOfX.length > 0, "x and y were never starting at the same time");
+    assert.match(startOfX[0] as string, /^starting: .*x starting.*; y starting.*; z pending$/);
+    await e.down();
+    // Stopped in reverse dependency order.
+    assert.deepEqual(j.slice(-4), ["stop z", "stop y", "stop x", "stop root"]);
+  });
+
+  test("a branch that fails does not hold up an independent one; its dependents are blocked", async () => {
+    const slow = new Part("slow", [], 1, "binary missing");
+    const fast = new Part("fast", [], 3);
+    const e = engine([slow, new Part("after-slow", ["slow"]), fast, new Part("after-fast", ["fast"])]);
+    await e.bringUp();
+    assert.deepEqual(states(e.status()), {
+      slow: "failed",
+      "after-slow": "blocked",
+      fast: "ready",
+      "after-fast": "ready",
+    });
+    assert.equal(e.status().components[1]?.lastError, "waiting for slow");
+  });
+
   test("cycles and unknown dependencies are refused", () => {
     assert.throws(() => topoOrder([new Part("a", ["b"]), new Part("b", ["a"])]), /cycle/);
     assert.throws(() => topoOrder([new Part("a", ["x"])]), /unknown component x/);

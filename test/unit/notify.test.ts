@@ -3,8 +3,12 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { join, resolve } from "node:path";
 import { afterEach, beforeEach, describe, test } from "node:test";
+import pino from "pino";
+import { Engine } from "../../daemon/engine/engine";
+import { SystemdReadiness } from "../../daemon/notify/readiness";
 import { SystemdNotifier, scrubChildEnv } from "../../daemon/notify/sd-notify";
 import { type NotifyMessage, NotifyReceiver } from "../helpers/notify-receiver";
+import { Part } from "../helpers/part";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const isPing = (m: NotifyMessage) => m.fields.WATCHDOG === "1";
@@ -304,5 +308,64 @@ describe("a separate process", () => {
       clearTimeout(guard);
       child.kill("SIGKILL");
     }
+  });
+});
+
+describe("SystemdReadiness: READY=1 promises the API", () => {
+  const quiet = pino({ level: "silent" });
+  const engineOf = (parts: Part[]) =>
+    new Engine({
+      components: parts,
+      store: null,
+      log: quiet,
+      version: "test",
+      profile: "test",
+      readyTimeoutMs: 2000,
+      pollIntervalMs: 5,
+    });
+
+  test("a datapath ready before the API listens: READY=1 only once it listens, with the ready STATUS=", async () => {
+    const n = notifier();
+    const e = engineOf([new Part("a"), new Part("b", ["a"])]);
+    const readiness = new SystemdReadiness(n, e, {
+      extendUsec: 1000,
+      keepDown: false,
+      stopAsked: () => false,
+    });
+    await e.bringUp();
+    assert.equal(e.status().phase, "ready");
+    await mark(n);
+    assert.equal(
+      rx.messages.filter((m) => m.fields.READY === "1").length,
+      0,
+      "READY=1 before the API listens",
+    );
+    readiness.apiListening();
+    const ready = await rx.waitFor((m) => m.fields.READY === "1", 5000);
+    assert.equal(ready.fields.STATUS, "ready: 2 of 2 components ready");
+  });
+
+  test("the API listening first: READY=1 when the datapath is ready; never while a stop is asked", async () => {
+    const n = notifier();
+    const e = engineOf([new Part("a")]);
+    const readiness = new SystemdReadiness(n, e, {
+      extendUsec: 1000,
+      keepDown: false,
+      stopAsked: () => false,
+    });
+    readiness.apiListening();
+    await mark(n);
+    assert.equal(rx.messages.filter((m) => m.fields.READY === "1").length, 0);
+    await e.bringUp();
+    await rx.waitFor((m) => m.fields.READY === "1", 5000);
+
+    const n2 = notifier();
+    const e2 = engineOf([new Part("a")]);
+    const r2 = new SystemdReadiness(n2, e2, { extendUsec: 1000, keepDown: false, stopAsked: () => true });
+    await e2.bringUp();
+    r2.apiListening();
+    const before = rx.messages.filter((m) => m.fields.READY === "1").length;
+    await mark(n2);
+    assert.equal(rx.messages.filter((m) => m.fields.READY === "1").length, before, "READY=1 while stopping");
   });
 });
