@@ -1,6 +1,7 @@
 /** `npm run bench`: every benchmark, in the throwaway namespace of scripts/bench.sh. */
 import { benchApi } from "./api";
 import { benchApiHooks } from "./api-hooks";
+import { benchOvsProbe } from "./ovs-probe";
 import { benchPackage } from "./package";
 import { benchRecovery } from "./recovery";
 import { benchStartup } from "./startup";
@@ -16,6 +17,7 @@ async function main() {
     ["api", benchApi],
     ["api-hooks", benchApiHooks],
     ["package", benchPackage],
+    ["ovs-probe", benchOvsProbe],
     ["taps-kernel", benchTapsKernel],
     ["taps", benchTaps],
     ["taps-dpdk", benchTapsDpdk],
