@@ -15,8 +15,9 @@ export type ProbeAnswer = { ok: true; inserted?: boolean } | { ok: false; why: s
  * What `ovs-vsctl --no-wait init` does: ovs-vsctl.c do_vsctl() takes the first Open_vSwitch row and,
  * when there is none, inserts an empty one (cmd_init itself does nothing; with no change its IDL
  * transaction is TXN_UNCHANGED and nothing is sent). Here: select the rows; if none, insert one in a
- * transaction that first waits for the table to be still empty (RFC 7047 §5.2.6 "wait", timeout 0),
- * so two probes racing never make two rows (ovs-vsctl leaves that as an "XXX").
+ * transaction that first waits for the table to be still empty (RFC 7047 §5.2.6 "wait", timeout 0).
+ * vswitch.ovsschema's maxRows 1 already refuses a second row; the wait makes the loser of two racing
+ * probes answer "initialised" instead of a constraint violation (ovs-vsctl leaves that as an "XXX").
  */
 export async function ovsdbInit(sock: string, timeoutMs: number): Promise<ProbeAnswer> {
   return withRpc(sock, timeoutMs, async (rpc) => {
