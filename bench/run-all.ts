@@ -2,6 +2,7 @@
 import { benchApi } from "./api";
 import { benchApiHooks } from "./api-hooks";
 import { benchHostSideBoth } from "./host-side";
+import { benchOvsProbe } from "./ovs-probe";
 import { benchPackage } from "./package";
 import { benchRecovery } from "./recovery";
 import { benchStartup } from "./startup";
@@ -17,6 +18,7 @@ async function main() {
     ["api", benchApi],
     ["api-hooks", benchApiHooks],
     ["package", benchPackage],
+    ["ovs-probe", benchOvsProbe],
     ["taps-kernel", benchTapsKernel],
     ["host-side", benchHostSideBoth],
     ["taps", benchTaps],

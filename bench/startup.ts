@@ -8,15 +8,12 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import type { NodeStatus } from "../daemon/engine/component";
+import { ovsdbApplied, ovsdbInit } from "../daemon/host/ovsdb-probes";
 import { procCmdline } from "../daemon/host/proc";
 import { benchCoreConfig, daemonFixture, sleep } from "../test/helpers/daemon";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-
-function vsctl(dbSock: string, args: string[]): boolean {
-  return spawnSync("/usr/bin/ovs-vsctl", [`--db=unix:${dbSock}`, ...args]).status === 0;
-}
 
 function exited(p: ChildProcess): Promise<void> {
   return new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r() : p.once("exit", () => r())));
@@ -45,10 +42,10 @@ export async function benchStartup(): Promise<number> {
       bare.push(performance.now() - tn);
       let t0 = performance.now();
       const db = spawn(dbArgv[0] as string, dbArgv.slice(1), { env, stdio: "ignore" });
-      while (!vsctl(dbSock, ["--no-wait", "--timeout=2", "init"])) await sleep(10);
+      // Probed the same way as the daemon does: OVSDB JSON-RPC on db.sock (host/ovsdb-probes.ts).
+      while (!(await ovsdbInit(dbSock, 2000)).ok) await sleep(10);
       const vs = spawn(vsArgv[0] as string, vsArgv.slice(1), { env, stdio: "ignore" });
-      while (!vsctl(dbSock, ["--timeout=10", "set", "Open_vSwitch", ".", `external_ids:b=${i}`]))
-        await sleep(10);
+      while (!(await ovsdbApplied(dbSock, 10000)).ok) await sleep(10);
       byHand.push(performance.now() - t0);
       vs.kill("SIGTERM");
       db.kill("SIGTERM");

@@ -1,7 +1,6 @@
 import type { Logger } from "pino";
 import type { Config } from "../config/types";
 import type { EventKind, Probe } from "../engine/component";
-import { describeFailure } from "../host/command";
 import { HostFs } from "../host/hostfs";
 import type { ForeignOvs, OvsProgram, OvsTools } from "../host/ovs";
 import { OvsDpdkTools } from "../host/ovs-dpdk";
@@ -85,7 +84,10 @@ function foreignMessage(foreign: ForeignOvs[], netns: string | null, component: 
   );
 }
 
-/** ovsdb-server; ready when `ovs-vsctl --no-wait init` answers on db.sock. */
+/**
+ * ovsdb-server; ready when it answers on db.sock what `ovs-vsctl --no-wait init` asks (spoken as
+ * OVSDB JSON-RPC by the host adapter, no ovs-vsctl fork).
+ */
 export function ovsdbServer(deps: Deps, dependsOn: string[]): ProcessComponent {
   const { cfg, tools, store, log } = deps;
   const argvs = ovsArgv(cfg, tools.dbSock);
@@ -107,11 +109,8 @@ export function ovsdbServer(deps: Deps, dependsOn: string[]): ProcessComponent {
       },
       probe: async (): Promise<Probe> => {
         const r = await tools.dbAnswers();
-        if (r.code === 0) return { ready: true };
-        return {
-          ready: false,
-          waitingFor: `ovsdb-server to answer on ${tools.dbSock} (${lastLine(r.stderr)})`,
-        };
+        if (r.ok) return { ready: true };
+        return { ready: false, waitingFor: `ovsdb-server to answer on ${tools.dbSock} (${r.why})` };
       },
       politeStop: () => tools.appctlExit("ovsdb-server"),
     },
@@ -141,7 +140,8 @@ async function prepareDpdk(cfg: Config, dpdkTools: OvsDpdkTools): Promise<void> 
 }
 
 /**
- * ovs-vswitchd; ready when a waiting ovs-vsctl write returns (it has applied its configuration); with
+ * ovs-vswitchd; ready when it has applied its configuration (what a waiting ovs-vsctl write waits for:
+ * cur_cfg reaches an incremented next_cfg, asked over JSON-RPC on db.sock); with
  * ovs.dpdk, first when EAL is up (dpdk_initialized).
  */
 export function ovsVswitchd(deps: Deps, dependsOn: string[]): ProcessComponent {
@@ -154,8 +154,8 @@ export function ovsVswitchd(deps: Deps, dependsOn: string[]): ProcessComponent {
       name: "ovs-vswitchd",
       dependsOn,
       readiness: dpdk
-        ? "DPDK's EAL to be initialised (dpdk_initialized), then ovs-vswitchd to apply its configuration (a waiting ovs-vsctl write)"
-        : "ovs-vswitchd to apply its configuration (a waiting ovs-vsctl write)",
+        ? "DPDK's EAL to be initialised (dpdk_initialized), then ovs-vswitchd to apply its configuration (cur_cfg to reach an incremented next_cfg)"
+        : "ovs-vswitchd to apply its configuration (cur_cfg to reach an incremented next_cfg)",
       argv: argvs["ovs-vswitchd"],
       env: tools.env,
       netns: cfg.datapath.netns,
@@ -171,11 +171,8 @@ export function ovsVswitchd(deps: Deps, dependsOn: string[]): ProcessComponent {
           if (!eal.ok) return { ready: false, waitingFor: `DPDK's EAL to be initialised (${eal.why})` };
         }
         const r = await tools.vswitchdApplied();
-        if (r.code === 0) return { ready: true };
-        return {
-          ready: false,
-          waitingFor: `ovs-vswitchd to apply its configuration (${describeFailure(["ovs-vsctl set"], r)})`,
-        };
+        if (r.ok) return { ready: true };
+        return { ready: false, waitingFor: `ovs-vswitchd to apply its configuration (${r.why})` };
       },
       politeStop: () => tools.appctlExit("ovs-vswitchd"),
     },
@@ -183,8 +180,4 @@ export function ovsVswitchd(deps: Deps, dependsOn: string[]): ProcessComponent {
     store,
     log,
   );
-}
-
-function lastLine(s: string): string {
-  return s.trim().split("\n").at(-1) || "no answer";
 }

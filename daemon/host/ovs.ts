@@ -11,8 +11,9 @@ import {
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { OvsConfig } from "../config/types";
-import { type CommandResult, describeFailure, runCommand } from "./command";
+import { describeFailure, runCommand } from "./command";
 import { netnsPath } from "./netns";
+import { ovsdbApplied, ovsdbInit, type ProbeAnswer } from "./ovsdb-probes";
 import { findByComm, isSameProcess, netnsInode, procEnv } from "./proc";
 
 export type OvsProgram = "ovsdb-server" | "ovs-vswitchd";
@@ -86,23 +87,21 @@ export class OvsTools {
     return `could not convert ${c.dbFile} from schema ${from} to ${to} (${describeFailure(argv, r)}); created it empty, as ovs-lib does; the old one is in ${backup}`;
   }
 
-  /** ovsdb-server readiness: `ovs-vsctl --no-wait init` answers (and initialises the db). */
-  async dbAnswers(): Promise<CommandResult> {
-    return this.vsctl(["--no-wait", `--timeout=${Math.min(this.cfg.vsctlTimeoutSec, 2)}`, "init"]);
+  /**
+   * ovsdb-server readiness: what `ovs-vsctl --no-wait init` does (the Open_vSwitch row made when
+   * missing), spoken as JSON-RPC on db.sock: no ovs-vsctl fork per probe (issue 13).
+   */
+  dbAnswers(): Promise<ProbeAnswer> {
+    return ovsdbInit(this.dbSock, Math.min(this.cfg.vsctlTimeoutSec, 2) * 1000);
   }
 
   /**
-   * ovs-vswitchd readiness: a waiting write returns only once vswitchd has applied the database
-   * (cur_cfg caught up with next_cfg). A changing value makes every probe a real round trip.
+   * ovs-vswitchd readiness: what a waiting ovs-vsctl write does (next_cfg incremented, then wait until
+   * vswitchd's cur_cfg catches up, i.e. it has applied the database), within ovs.vsctlTimeoutSec,
+   * spoken as JSON-RPC on db.sock. A fresh increment makes every probe a real round trip.
    */
-  async vswitchdApplied(): Promise<CommandResult> {
-    return this.vsctl([
-      `--timeout=${this.cfg.vsctlTimeoutSec}`,
-      "set",
-      "Open_vSwitch",
-      ".",
-      `external_ids:k8s-offloadd-probe=${Date.now()}`,
-    ]);
+  vswitchdApplied(): Promise<ProbeAnswer> {
+    return ovsdbApplied(this.dbSock, this.cfg.vsctlTimeoutSec * 1000);
   }
 
   /**
@@ -150,10 +149,6 @@ export class OvsTools {
       if (await waitGone(same, waitMs)) return `stopped by ${sig}`;
     }
     throw new Error(`${p.program} pid ${p.pid} did not exit after SIGTERM and SIGKILL`);
-  }
-
-  private vsctl(args: string[]): Promise<CommandResult> {
-    return runCommand([this.cfg.ovsVsctl, `--db=unix:${this.dbSock}`, ...args], this.opts());
   }
 
   /** An ovsdb-tool query; its stdout. */
