@@ -60,6 +60,8 @@ export const chunkFile = (chunk: string) => `lazy-${chunk}.js`;
 /** Run-time external modules: native code, loaded from node_modules beside the bundle. */
 export const NATIVE_MODULES = ["better-sqlite3", "unix-dgram"] as const;
 
+export { DAEMON_NODE_OPTIONS } from "./daemon-node-options";
+
 export const ENTRY_POINTS = {
   "k8s-offloadd": "daemon/main.ts",
   "k8s-offloadctl": "cli/k8s-offloadctl.ts",
