@@ -153,9 +153,11 @@ export function lazyPackages(root: string): Plugin {
   return {
     name: "lazy-packages",
     setup(b) {
-      b.onResolve({ filter: /^(@grpc\/(grpc-js|proto-loader)|prom-client|@fastify\/swagger)$/ }, (args) =>
-        chunkOf.has(args.path) ? { path: args.path, namespace: "lazy" } : undefined,
-      );
+      const names = [...chunkOf.keys()].map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+      b.onResolve({ filter: new RegExp(`^(${names.join("|")})$`) }, (args) => ({
+        path: args.path,
+        namespace: "lazy",
+      }));
       b.onResolve({ filter: /^\.\/lazy-[a-z-]+\.js$/ }, (args) => ({ path: args.path, external: true }));
       b.onLoad({ filter: /.*/, namespace: "lazy" }, (args) => {
         const chunk = chunkOf.get(args.path) as string;
