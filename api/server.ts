@@ -24,6 +24,7 @@ import { type EngineApi, UnknownComponentError } from "../daemon/engine/componen
 import type { PreflightApi } from "../daemon/preflight";
 import { createMetrics } from "./metrics";
 import access, { type AccessOptions, BODY_LIMIT, isMutating, securitySchemes } from "./plugins/access";
+import { lazyChildLogger } from "./request-logger";
 import componentRoutes from "./routes/components";
 import datapathRoutes from "./routes/datapath";
 import eventRoutes from "./routes/events";
@@ -73,7 +74,10 @@ const ajvOptions = {
 /** Builds the API; registers every route but does not listen. */
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
+    // request.log is made only when a request logs (api/request-logger.ts).
+    ...(opts.logger
+      ? { loggerInstance: opts.logger, childLoggerFactory: lazyChildLogger }
+      : { logger: false }),
     // Request lines for a scraped /metrics and polled /healthz would flood the journal: mutations and
     // errors are logged below instead.
     logController: new LogController({ disableRequestLogging: true }),

@@ -15,17 +15,19 @@
  * The config validator is compiled here, ahead of time (precompiledConfigValidator); Ajv compiles
  * the API's route schemas on each route's first request (api/server.ts).
  *
- * What is needed only sometimes (grpc-js and the protos, prom-client, @fastify/swagger) is reached
- * through `await import()` in the code: esbuild keeps such a module in the bundle but wrapped, so it is
- * evaluated on first use only.
+ * What is needed only sometimes is not in these bundles at all but in files of its own beside them
+ * (LAZY_CHUNKS: dist/bundle/lazy-grpc.js with grpc-js, proto-loader and protobufjs; lazy-prom-client.js;
+ * lazy-swagger.js), read by require() on first use: a node that never talks gRPC nor is scraped never
+ * reads, parses or keeps their source (the bundle's source stays in the heap for as long as the process
+ * runs).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import Ajv from "ajv";
 import standaloneCode from "ajv/dist/standalone";
-import { build, type Metafile, type Plugin } from "esbuild";
+import { type BuildOptions, build, type Metafile, type Plugin } from "esbuild";
 import { configSchema } from "../daemon/config/schema";
 import { CONFIG_AJV_OPTIONS } from "../daemon/config/validator";
 
@@ -38,14 +40,28 @@ function repoRoot(from = __dirname): string {
 }
 
 /**
- * Packages whose code is evaluated on first use of one of their exports rather than when a module
- * importing them is (a kernel-backend node never talks gRPC): grpc-js and, through proto-loader,
- * protobufjs and the protos. Works whoever imports them, however (lazyPackages).
+ * Packages bundled into a file of their own (dist/bundle/lazy-NAME.js), required on first use:
+ * - grpc: grpc-js and, through proto-loader, protobufjs (a kernel-backend node never talks gRPC). They
+ *   are imported statically, so the bundles get a stand-in with one getter per export name (the names
+ *   are read here, at build time); the first getter read requires the chunk (`getters`).
+ * - prom-client (the first scrape of /metrics) and @fastify/swagger (only when the OpenAPI document is
+ *   generated, never by the daemon, which serves the committed file): reached through `await import()`
+ *   only, whose stand-in is the chunk's export itself, required when the import runs.
+ * Works whoever imports them, however (lazyPackages).
  */
-export const LAZY_PACKAGES = ["@grpc/grpc-js", "@grpc/proto-loader"] as const;
+export const LAZY_CHUNKS: Record<string, { packages: readonly string[]; getters: boolean }> = {
+  grpc: { packages: ["@grpc/grpc-js", "@grpc/proto-loader"], getters: true },
+  "prom-client": { packages: ["prom-client"], getters: false },
+  swagger: { packages: ["@fastify/swagger"], getters: false },
+};
+
+/** The file of a lazy chunk, beside the bundles. */
+export const chunkFile = (chunk: string) => `lazy-${chunk}.js`;
 
 /** Run-time external modules: native code, loaded from node_modules beside the bundle. */
 export const NATIVE_MODULES = ["better-sqlite3", "unix-dgram"] as const;
+
+export { DAEMON_NODE_OPTIONS } from "./daemon-node-options";
 
 export const ENTRY_POINTS = {
   "k8s-offloadd": "daemon/main.ts",
@@ -72,9 +88,15 @@ const WARM_UP: Record<
     writeFileSync(config, readFileSync(join(repoRoot(), "profiles/sandbox.yaml")), { mode: 0o644 });
     return { args: ["--check-config", "--config", config], exit: 0 };
   },
-  // `--help` only: a warm-up running `status` (config read, request made) doubled the cache and
-  // measured no faster (CPU time of 24 runs each, alternated: the larger cache costs what it saves).
-  "k8s-offloadctl": () => ({ args: ["--help"], exit: 0 }),
+  // What kubelet's ExecStartPre and the hooks run: the config read (YAML, validation, defaults) and a
+  // request, here to a closed port (exit 3, "cannot reach"). The cache is twice --help's (455 KB against
+  // 210 KB) but `k8s-offloadctl status` with a config file took 185 ms of CPU instead of 204 (means of
+  // 30 runs each, alternated, load ~12): without it the YAML parser and the validator are compiled at
+  // every run. --help itself is a little slower (its formatting is compiled at run time).
+  "k8s-offloadctl": () => ({
+    args: ["--config", join(repoRoot(), "profiles/sandbox.yaml"), "--api", "http://127.0.0.1:1", "status"],
+    exit: 3,
+  }),
 };
 
 /**
@@ -99,6 +121,8 @@ const script = new Script(Module.wrap(readFileSync(file, "utf8")), {
   cachedData,
   importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
 });
+// Compiled: the cache is not needed again.
+cachedData = undefined;
 const m = new Module(file, module);
 m.filename = file;
 m.paths = Module._nodeModulePaths(__dirname);
@@ -127,79 +151,124 @@ export function precompiledConfigValidator(root: string): Plugin {
 }
 
 /**
- * An import of a LAZY_PACKAGES package resolves to a stand-in with one getter per export name (the
- * names are read here, at build time); the first getter read evaluates the real package, which stays in
- * the bundle. `__esModule` is a plain value so esbuild's interop reads no getter when importing.
+ * An import of a LAZY_CHUNKS package resolves to a stand-in requiring the chunk that holds it (an
+ * external file beside the bundle, resolved by the bundle's require at run time); see LAZY_CHUNKS.
+ * `__esModule` is a plain value so esbuild's interop reads no getter when importing.
  */
 export function lazyPackages(root: string): Plugin {
-  const names = new Set<string>(LAZY_PACKAGES);
+  const chunkOf = new Map(
+    Object.entries(LAZY_CHUNKS).flatMap(([chunk, c]) => c.packages.map((p) => [p, chunk] as const)),
+  );
   return {
     name: "lazy-packages",
     setup(b) {
-      b.onResolve({ filter: /^@grpc\/(grpc-js|proto-loader)$/ }, (args) => {
-        if (!names.has(args.path) || args.namespace === "lazy-real") return undefined;
-        if (args.pluginData === "real") return undefined;
-        return { path: args.path, namespace: "lazy" };
-      });
+      const names = [...chunkOf.keys()].map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+      b.onResolve({ filter: new RegExp(`^(${names.join("|")})$`) }, (args) => ({
+        path: args.path,
+        namespace: "lazy",
+      }));
+      b.onResolve({ filter: /^\.\/lazy-[a-z-]+\.js$/ }, (args) => ({ path: args.path, external: true }));
       b.onLoad({ filter: /.*/, namespace: "lazy" }, (args) => {
+        const chunk = chunkOf.get(args.path) as string;
+        const load = `require(${JSON.stringify(`./${chunkFile(chunk)}`)})[${JSON.stringify(args.path)}]`;
+        if (!LAZY_CHUNKS[chunk]?.getters) return { contents: `module.exports = ${load};`, loader: "js" };
         const real = require(require.resolve(args.path, { paths: [root] })) as Record<string, unknown>;
         const keys = Object.getOwnPropertyNames(real).filter((k) => k !== "__esModule");
         return {
           contents: [
             `let real;`,
-            `const load = () => (real ??= require(${JSON.stringify(`${args.path}?real`)}));`,
+            `const load = () => (real ??= ${load});`,
             `Object.defineProperty(exports, "__esModule", { value: ${real.__esModule === true} });`,
             `for (const k of ${JSON.stringify(keys)}) Object.defineProperty(exports, k, { enumerable: true, get: () => load()[k] });`,
           ].join("\n"),
           loader: "js",
-          resolveDir: root,
         };
-      });
-      b.onResolve({ filter: /\?real$/ }, async (args) => {
-        const r = await b.resolve(args.path.slice(0, -"?real".length), {
-          kind: "require-call",
-          resolveDir: root,
-          pluginData: "real",
-        });
-        return { path: r.path, external: r.external };
       });
     },
   };
 }
 
+/**
+ * Every class of our own code keeps its name in the bundle: esbuild renames a top-level name that two
+ * modules share (Foo, Foo2), and without keepNames (whose __name() calls cost a defineProperty for each
+ * closure made, on every request) the class's `name` would change with it. Error classes are reported by
+ * name (MigrationError, StateError, ...): a collision fails the build, naming the class.
+ */
+export function assertClassNamesKept(meta: Metafile, root: string, output: string, code: string): void {
+  const inputs = Object.keys(meta.outputs[output]?.inputs ?? {}).filter(
+    (f) => f.endsWith(".ts") && !f.includes("node_modules/"),
+  );
+  for (const input of inputs) {
+    for (const m of readFileSync(join(root, input), "utf8").matchAll(
+      /^(?:export )?(?:abstract )?class (\w+)/gm,
+    )) {
+      const name = m[1] as string;
+      // `class Foo {`, or `Foo=class {` (a module evaluated on first import): both name the class Foo.
+      // A class nothing uses is not in the bundle at all.
+      const declared = (suffix: string) =>
+        new RegExp(`(\\bclass ${name}${suffix}|(?<![\\w$.])${name}${suffix}=class)[ {]`).test(code);
+      if (!declared("") && declared("\\d+"))
+        throw new Error(
+          `${output}: class ${name} of ${input} was renamed by the bundler; give it a unique name`,
+        );
+    }
+  }
+}
+
+/** The shared esbuild options of the bundles and the lazy chunks. */
+const COMMON: BuildOptions & { metafile: true } = {
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "cjs",
+  external: [...NATIVE_MODULES],
+  // Names are not renamed (identifiers are not minified); assertClassNamesKept checks our classes'.
+  minifyWhitespace: true,
+  minifySyntax: true,
+  sourcemap: "linked",
+  sourcesContent: false,
+  legalComments: "linked",
+  metafile: true,
+  logLevel: "warning",
+};
+
 export async function bundle(root = repoRoot(), outdir = join(root, "dist/bundle")): Promise<Metafile> {
   mkdirSync(outdir, { recursive: true });
   const result = await build({
+    ...COMMON,
     absWorkingDir: root,
     entryPoints: Object.fromEntries(
       Object.entries(ENTRY_POINTS).map(([k, v]) => [`${k}.main`, join(root, v)]),
     ),
     outdir,
-    bundle: true,
-    platform: "node",
-    target: "node20",
-    format: "cjs",
-    external: [...NATIVE_MODULES],
-    // Names kept: error classes are reported by name (MigrationError, StateError, ...).
-    keepNames: true,
-    minifyWhitespace: true,
-    minifySyntax: true,
-    sourcemap: "linked",
-    sourcesContent: false,
-    legalComments: "linked",
     plugins: [precompiledConfigValidator(root), lazyPackages(root)],
-    metafile: true,
-    logLevel: "warning",
   });
-  writeFileSync(join(outdir, "meta.json"), JSON.stringify(result.metafile));
+  const meta = result.metafile;
+  for (const [chunk, { packages }] of Object.entries(LAZY_CHUNKS)) {
+    const r = await build({
+      ...COMMON,
+      absWorkingDir: root,
+      stdin: {
+        contents: `module.exports = {${packages.map((p) => `${JSON.stringify(p)}: require(${JSON.stringify(p)})`).join(", ")}};`,
+        resolveDir: root,
+        sourcefile: `lazy-${chunk}-entry.js`,
+      },
+      outfile: join(outdir, chunkFile(chunk)),
+    });
+    Object.assign(meta.inputs, r.metafile.inputs);
+    Object.assign(meta.outputs, r.metafile.outputs);
+  }
+  writeFileSync(join(outdir, "meta.json"), JSON.stringify(meta));
   for (const name of Object.keys(ENTRY_POINTS)) {
     // The entry points' `#!` line ends up first in the bundle; the loader compiles the bundle inside a
     // function wrapper, where it is a syntax error. A comment keeps the line (and the source map) in place.
     const main = join(outdir, `${name}.main.js`);
-    writeFileSync(main, readFileSync(main, "utf8").replace(/^#![^\n]*/, "// bundled by scripts/bundle.ts"));
+    const code = readFileSync(main, "utf8").replace(/^#![^\n]*/, "// bundled by scripts/bundle.ts");
+    assertClassNamesKept(meta, root, relative(root, main), code);
+    writeFileSync(main, code);
     writeFileSync(join(outdir, `${name}.js`), loader(name), { mode: 0o755 });
   }
-  return result.metafile;
+  return meta;
 }
 
 /** Makes NAME.main.js.cache for each entry point with `node` (the runtime that will run them). */

@@ -117,6 +117,8 @@ EOF
   for name in k8s-offloadd k8s-offloadctl; do
     cp "$src/dist/bundle/$name.js" "$src/dist/bundle/$name.main.js" "$lib/"
   done
+  # What the bundles require only on first use (scripts/bundle.ts LAZY_CHUNKS).
+  cp "$src"/dist/bundle/lazy-*.js "$lib/"
   # The wrappers name the runtime: the `#!/usr/bin/env node` lines go (nothing runs these directly).
   sed -i '1{/^#!/d}' "$lib"/*.js
   # The licence texts of the bundled packages (esbuild collects their legal comments).
@@ -153,6 +155,9 @@ EOF
   [ -n "$glibc_min" ] || { echo "package-rpm: no GLIBC_ versions found in the runtime" >&2; exit 1; }
   echo "$glibc_min" >"$stage/glibc-min"
   echo "$node_major" >"$stage/node-major"
+  # The daemon's Node.js options, for its wrapper (scripts/bundle.ts DAEMON_NODE_OPTIONS).
+  node -p 'require(process.argv[1]).DAEMON_NODE_OPTIONS.join(" ")' "$src/dist/scripts/bundle.js" \
+    >"$stage/daemon-node-options"
   find "$lib" -type d -exec chmod 0755 {} +
   find "$lib" -type f -exec chmod 0644 {} +
   chmod 0755 "$stage/runtime/node"
@@ -193,7 +198,7 @@ EOF
 fi
 
 for f in units/k8s-offloadd.service units/kubelet.service.d/10-k8s-offloadd.conf tmpfiles.conf \
-  runtime/node glibc-min node-major; do
+  runtime/node glibc-min node-major daemon-node-options; do
   [ -f "$stage/$f" ] || { echo "package-rpm: $f missing from the tree" >&2; exit 1; }
 done
 files=$(find "$stage/lib" -type f | wc -l)
@@ -212,6 +217,7 @@ rpmbuild -bb "$stage/k8s-offloadd.spec" --quiet \
   --define "k8s_units $stage/units" \
   --define "k8s_tmpfiles $stage/tmpfiles.conf" \
   --define "k8s_config $config" \
+  --define "k8s_daemon_node_options $(cat "$stage/daemon-node-options")" \
   --define "k8s_version $version" \
   --define "k8s_release $release" \
   --define "glibc_min $(cat "$stage/glibc-min")" \

@@ -86,35 +86,41 @@ async function access(app: FastifyInstance, { rules }: { rules: AccessOptions | 
   const hosts = allowedHosts(opts.port, opts.host);
   const digest = sha256(opts.token);
 
-  app.addHook("onRequest", async (request: FastifyRequest, reply: FastifyReply) => {
+  // A callback hook, not an async one: every request runs it, and a promise per request is a cost a
+  // GET of a cached body notices. A refusal sends the answer and does not call done().
+  app.addHook("onRequest", (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     if (request.headers.origin !== undefined) {
-      return refuse(
+      refuse(
         reply,
         403,
         "forbidden",
         "requests with an Origin header are refused: the API is for local tools (curl, the CLI), not browsers",
       );
+      return;
     }
     const host = String(request.headers.host ?? "").toLowerCase();
     // No browser can reach the unix socket (api/plugins/socket.ts), and curl picks its own Host there.
     const unixSocket =
       (request.raw.socket as unknown as Record<symbol, boolean> | undefined)?.[UNIX_SOCKET] === true;
     if (!unixSocket && !hosts.has(host)) {
-      return refuse(
+      refuse(
         reply,
         403,
         "forbidden",
         `Host must be localhost, 127.0.0.1 or [::1] with port ${opts.port}; got ${JSON.stringify(host.slice(0, 100))}`,
       );
+      return;
     }
     if (isMutating(request.method) && !bearerMatches(request.headers.authorization, digest)) {
-      return refuse(
+      refuse(
         reply,
         401,
         "unauthorized",
         `${request.method} changes the node and needs "Authorization: Bearer <token>"; the token is in the file named by api.tokenFile in the daemon's configuration (mode 0600, readable by the daemon's user)`,
       );
+      return;
     }
+    done();
   });
 
   // Registered after the hook above: rate-limit hooks are route-level and run after it, so only

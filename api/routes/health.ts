@@ -21,7 +21,9 @@ const healthRoutes: FastifyPluginAsync = async (app) => {
         response: { 200: HealthSchema, ...commonErrors },
       },
     },
-    (_request, reply) => reply.header("content-type", JSON_TYPE).send(OK),
+    (_request, reply) => {
+      reply.header("content-type", JSON_TYPE).send(OK);
+    },
   );
 };
 

@@ -24,7 +24,10 @@ const statusRoutes: FastifyPluginAsync<{ engine: EngineApi; bodies?: StatusBodie
         response: { 200: { $ref: "NodeStatus#" }, ...commonErrors },
       },
     },
-    (_request, reply) => reply.header("content-type", JSON_TYPE).send(bodies.status()),
+    (_request, reply) => {
+      // Nothing returned: a returned reply is a thenable fastify would wait on.
+      reply.header("content-type", JSON_TYPE).send(bodies.status());
+    },
   );
 
   app.get<{ Querystring: { wait?: number } }>(

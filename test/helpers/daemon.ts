@@ -8,6 +8,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { stringify } from "yaml";
+import { DAEMON_NODE_OPTIONS } from "../../scripts/daemon-node-options";
 import { makeHostRoot } from "./hostroot";
 import { NotifyReceiver } from "./notify-receiver";
 import { debianOvs, testSupervisor } from "./test-config";
@@ -119,7 +120,8 @@ export class DaemonProcess {
     const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv };
     delete env.NOTIFY_SOCKET;
     if (notify) env.NOTIFY_SOCKET = notify.path;
-    this.proc = spawn(process.execPath, [daemonMain, "--config", configFile], {
+    // Started the way the package's wrapper starts it (scripts/bundle.ts DAEMON_NODE_OPTIONS).
+    this.proc = spawn(process.execPath, [...DAEMON_NODE_OPTIONS, daemonMain, "--config", configFile], {
       env,
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -27,6 +27,7 @@ import {
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { DAEMON_NODE_OPTIONS } from "../../scripts/daemon-node-options";
 import {
   type Builds,
   buildFromStage,
@@ -143,6 +144,9 @@ describe("RPM package", { timeout: 900_000 }, () => {
       `${LIB}/k8s-offloadd.main.js.cache`,
       `${LIB}/k8s-offloadctl.main.js.cache`,
       `${LIB}/k8s-offloadd.main.js.LEGAL.txt`,
+      `${LIB}/lazy-grpc.js`,
+      `${LIB}/lazy-prom-client.js`,
+      `${LIB}/lazy-swagger.js`,
       `${LIB}/package.json`,
       `${LIB}/migrations/001_children_events.sql`,
       `${LIB}/proto/gnmi.proto`,
@@ -290,7 +294,7 @@ describe("RPM package", { timeout: 900_000 }, () => {
       assertNoScriptletFailure(rpmIn(root, ...FORCE, "-i", "--nodeps", rpm), "rpm -i");
       assert.equal(
         readFileSync(join(root, "/usr/bin/k8s-offloadd"), "utf8"),
-        `#!/bin/sh\nexec /usr/bin/node ${LIB}/k8s-offloadd.js "$@"\n`,
+        `#!/bin/sh\nexec /usr/bin/node ${DAEMON_NODE_OPTIONS.join(" ")} ${LIB}/k8s-offloadd.js "$@"\n`,
       );
       // The bundles run with this (the system's) node.
       assert.equal(
@@ -371,7 +375,8 @@ describe("RPM package", { timeout: 900_000 }, () => {
       assert.equal(statSync(at("/usr/bin/k8s-offloadd")).mode & 0o111, 0o111);
       assert.equal(
         readFileSync(at("/usr/bin/k8s-offloadd"), "utf8"),
-        `#!/bin/sh\nexec ${NODE} ${LIB}/k8s-offloadd.js "$@"\n`,
+        // The daemon with its Node.js options (scripts/daemon-node-options.ts); the CLI with none.
+        `#!/bin/sh\nexec ${NODE} ${DAEMON_NODE_OPTIONS.join(" ")} ${LIB}/k8s-offloadd.js "$@"\n`,
       );
       assert.equal(
         readFileSync(at("/usr/bin/k8s-offloadctl"), "utf8"),

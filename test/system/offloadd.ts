@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
+import { DAEMON_NODE_OPTIONS } from "../../scripts/daemon-node-options";
 import { makeHostRoot } from "../helpers/hostroot";
 import { debianOvs, testSupervisor } from "../helpers/test-config";
 import { type Container, PROJECT_DIR, repoRoot } from "./container";
@@ -74,7 +75,8 @@ export function systemConfig(overrides: Record<string, Section> = {}): string {
 export function installProject(c: Container, config: string): void {
   c.put(
     "/usr/bin/k8s-offloadd",
-    `#!/bin/sh\nexec /usr/bin/node ${PROJECT_DIR}/dist/bundle/k8s-offloadd.js "$@"\n`,
+    // The package's wrapper, with the daemon's Node.js options (scripts/bundle.ts DAEMON_NODE_OPTIONS).
+    `#!/bin/sh\nexec /usr/bin/node ${DAEMON_NODE_OPTIONS.join(" ")} ${PROJECT_DIR}/dist/bundle/k8s-offloadd.js "$@"\n`,
     0o755,
   );
   c.put(

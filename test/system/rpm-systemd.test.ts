@@ -15,6 +15,7 @@ import { copyFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { NodeStatus } from "../../daemon/engine/component";
+import { DAEMON_NODE_OPTIONS } from "../../scripts/daemon-node-options";
 import { makeHostRoot } from "../helpers/hostroot";
 import { type Builds, buildTwoReleases, pkgVersion } from "../packaging/rpm-build";
 import { Container, PROJECT_DIR } from "./container";
@@ -108,14 +109,14 @@ describe("the RPM under systemd: install, start, upgrade, erase", { timeout: 900
       status.components.every((x) => x.state === "ready"),
       JSON.stringify(status.components),
     );
-    // The packaged wrapper runs the packaged bundle with the packaged runtime.
+    // The packaged wrapper runs the packaged bundle with the packaged runtime and the daemon's options.
     assert.equal(
       c
         .run(["cat", `/proc/${d.ExecMainPID}/cmdline`])
         .split("\0")
-        .slice(0, 2)
+        .slice(0, 2 + DAEMON_NODE_OPTIONS.length)
         .join(" "),
-      `${PROJECT_DIR}/node ${PROJECT_DIR}/k8s-offloadd.js`,
+      [`${PROJECT_DIR}/node`, ...DAEMON_NODE_OPTIONS, `${PROJECT_DIR}/k8s-offloadd.js`].join(" "),
     );
 
     const k = c.systemctl("start", K);
