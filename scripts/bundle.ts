@@ -61,7 +61,9 @@ export const chunkFile = (chunk: string) => `lazy-${chunk}.js`;
 /** Run-time external modules: native code, loaded from node_modules beside the bundle. */
 export const NATIVE_MODULES = ["better-sqlite3", "unix-dgram"] as const;
 
-export { DAEMON_NODE_OPTIONS } from "./daemon-node-options";
+import { DAEMON_NODE_OPTIONS } from "./daemon-node-options";
+
+export { DAEMON_NODE_OPTIONS };
 
 export const ENTRY_POINTS = {
   "k8s-offloadd": "daemon/main.ts",
@@ -80,13 +82,15 @@ export const ENTRY_POINTS = {
  */
 const WARM_UP: Record<
   keyof typeof ENTRY_POINTS,
-  (dir: string) => { args: string[]; env?: NodeJS.ProcessEnv; exit: number }
+  (dir: string) => { args: string[]; env?: NodeJS.ProcessEnv; exit: number; nodeOptions?: readonly string[] }
 > = {
   "k8s-offloadd": (dir) => {
     const config = join(dir, "warm-up", "config.yaml");
     mkdirSync(dirname(config), { recursive: true });
     writeFileSync(config, readFileSync(join(repoRoot(), "profiles/sandbox.yaml")), { mode: 0o644 });
-    return { args: ["--check-config", "--config", config], exit: 0 };
+    // Made under the options the daemon runs with: V8 rejects a cache made under other flags
+    // (--max-semi-space-size included) and would compile the whole bundle at every start.
+    return { args: ["--check-config", "--config", config], exit: 0, nodeOptions: DAEMON_NODE_OPTIONS };
   },
   // What kubelet's ExecStartPre and the hooks run: the config read (YAML, validation, defaults) and a
   // request, here to a closed port (exit 3, "cannot reach"). The cache is twice --help's (455 KB against
@@ -284,10 +288,16 @@ export function codeCaches(outdir: string, node = process.execPath): void {
 function codeCache(
   outdir: string,
   name: string,
-  { args, env, exit }: { args: string[]; env?: NodeJS.ProcessEnv; exit: number },
+  {
+    args,
+    env,
+    exit,
+    nodeOptions = [],
+  }: { args: string[]; env?: NodeJS.ProcessEnv; exit: number; nodeOptions?: readonly string[] },
   node: string,
 ): void {
-  const r = spawnSync(node, [join(__dirname, "code-cache.js"), join(outdir, `${name}.main.js`), ...args], {
+  const script = [join(__dirname, "code-cache.js"), join(outdir, `${name}.main.js`)];
+  const r = spawnSync(node, [...nodeOptions, ...script, ...args], {
     stdio: ["ignore", "ignore", "pipe"],
     encoding: "utf8",
     env: { ...process.env, ...env },
