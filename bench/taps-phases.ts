@@ -9,7 +9,7 @@
  *
  * Prints one line per round: the total, then each call in order with its ms.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
@@ -49,7 +49,23 @@ function timeCalls(obj: object, key: string, label: (args: unknown[]) => string,
   };
 }
 
-async function once(n: number): Promise<Step[] & { total?: number }> {
+/** utime+stime in ms (USER_HZ 100: 10 ms steps) of a process, and of its descendants. */
+function cpuMs(pid: number): { self: number; kids: number } {
+  const stat = (p: number) => {
+    const f = readFileSync(`/proc/${p}/stat`, "utf8");
+    const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
+    return (Number(rest[11]) + Number(rest[12])) * 10;
+  };
+  const kidsOf = (p: number): number[] =>
+    readdirSync(`/proc/${p}/task`)
+      .flatMap((t) => readFileSync(`/proc/${p}/task/${t}/children`, "utf8").trim().split(" "))
+      .filter(Boolean)
+      .map(Number)
+      .flatMap((k) => [k, ...kidsOf(k)]);
+  return { self: stat(pid), kids: kidsOf(pid).reduce((a, k) => a + stat(k), 0) };
+}
+
+async function once(n: number): Promise<Step[] & { total?: number; cpu?: string }> {
   const ns = `phases-${process.pid}-${n}`;
   await deleteNetns(ns);
   await ensureNetns(ns);
@@ -59,9 +75,18 @@ async function once(n: number): Promise<Step[] & { total?: number }> {
   const dir = mkdtempSync(join(tmpdir(), "bench-phases-"));
   const store = StateStore.open(join(dir, "state.db"));
   const client = new GnmiClient({ address: sim.gnmi });
+  // As bench/taps: the daemon's readiness probe of the target answered first (same connection).
+  const probe = new GnmiClient({
+    address: sim.gnmi,
+    timeoutMs: 1000,
+    retry: { retryForMs: 0, initialBackoffMs: 10, maxBackoffMs: 10 },
+  });
+  await probe.capabilities();
   const steps: Step[] = [];
   const undo = [
-    timeCalls(client, "get", (a) => `gRPC Get(${(a[0] as unknown[]).length} paths)`, steps),
+    ...[client, probe].map((c) =>
+      timeCalls(c, "get", (a) => `gRPC Get(${(a[0] as unknown[]).length} paths)`, steps),
+    ),
     timeCalls(
       grpcChannel,
       "unaryNoReply",
@@ -82,11 +107,14 @@ async function once(n: number): Promise<Step[] & { total?: number }> {
       prefix: PREFIX,
       count: n,
       hostInterfaceName: null,
-      backend: new GnmiTapBackend(client, {}, DEFAULT_SET_BATCH),
+      backend: new GnmiTapBackend(client, {}, DEFAULT_SET_BATCH, probe),
       store,
       dependsOn: [],
       log: pino({ level: "silent" }),
     });
+    const pid = sim.proc.pid as number;
+    const c0 = process.cpuUsage();
+    const s0 = cpuMs(pid);
     const t0 = performance.now();
     await pool.start();
     for (;;) {
@@ -95,12 +123,18 @@ async function once(n: number): Promise<Step[] & { total?: number }> {
       await sleep(5);
     }
     const total = performance.now() - t0;
-    const out = steps.slice() as Step[] & { total?: number };
+    const c = process.cpuUsage(c0);
+    const s1 = cpuMs(pid);
+    const out = steps.slice() as Step[] & { total?: number; cpu?: string };
     out.total = total;
+    out.cpu =
+      `CPU: client ${((c.user + c.system) / 1000).toFixed(0)} ms, simulator ${s1.self - s0.self} ms, ` +
+      `its TAP helper ${s1.kids - s0.kids} ms`;
     return out;
   } finally {
     for (const u of undo) u();
     client.close();
+    probe.close();
     store.close();
     rmSync(dir, { recursive: true, force: true });
     await sim.stop();
@@ -122,7 +156,7 @@ export async function benchTapsPhases(): Promise<void> {
       const inCalls = steps.reduce((a, s) => a + s.ms, 0);
       console.log(
         `N=${n}: total ${total.toFixed(1)} ms = ${steps.map((s) => `${s.what} ${s.ms.toFixed(1)}`).join(" + ")} ` +
-          `+ own ${(total - inCalls).toFixed(1)}`,
+          `+ own ${(total - inCalls).toFixed(1)}; ${steps.cpu}`,
       );
     }
   }

@@ -2,7 +2,9 @@
  * bench/taps: the daemon's TAP pool bring-up over gNMI, IN ORDER as P4-OVS 22.07 needs it
  * (TapPool.start() with GnmiTapBackend: GnmiClient.createPool, one SetRequest at a time,
  * DEFAULT_SET_BATCH ports per request, P4TAP_0 first; each TAP recorded in a real SQLite state
- * store; then probe() until ready), against the strict simulator (test/sim) started with a chassis
+ * store; then probe() until ready; the clock starts once the target answered the daemon's
+ * readiness probe for it, Capabilities, on the connection the pool then uses, as in the daemon),
+ * against the strict simulator (test/sim) started with a chassis
  * config in the real format: N=32 the stock file renamed as create_interfaces.sh does
  * (test/fixtures/chassis/dpdk_port_config.P4TAP.pb.txt), N=256 a 256-entry one
  * (dpdk_port_config.P4TAP_256.pb.txt). References measured in the same run:
@@ -22,8 +24,8 @@
  *     npm run bench -- taps        (BENCH_TAPS_N=32,256  BENCH_TAPS_ROUNDS=3  BENCH_TAPS_A=1)
  *
  * BENCH_TAPS_BATCH sets ours' ports per SetRequest (default DEFAULT_SET_BATCH; (c) follows it).
- * BENCH_TAPS_A=0 skips (a) (most of the run's time) for quick before/after loops; its columns then
- * print "-".
+ * BENCH_TAPS_A=0 skips (a) and BENCH_TAPS_LEAF=0 the leaf-shaped pool (most of the run's time),
+ * for quick before/after loops; their columns then print "-".
  *
  * Medians of BENCH_TAPS_ROUNDS rounds for ours, leaf and (b), alternated; (a) runs once per size.
  */
@@ -46,6 +48,7 @@ import { TapHelper } from "../test/sim/tap-helper";
 const SIZES = (process.env.BENCH_TAPS_N ?? "32,256").split(",").map(Number);
 const ROUNDS = Number(process.env.BENCH_TAPS_ROUNDS ?? 3);
 const WITH_A = process.env.BENCH_TAPS_A !== "0";
+const WITH_LEAF = process.env.BENCH_TAPS_LEAF !== "0";
 /** Ports per SetRequest for "ours" (default the daemon's, DEFAULT_SET_BATCH): to compare batches. */
 const OURS_BATCH: SetBatch =
   process.env.BENCH_TAPS_BATCH === undefined
@@ -147,6 +150,15 @@ function pool(n: number, batch: SetBatch): Promise<number> {
   return inFreshNetns(`p${n}-${batch}`, (ns) =>
     withSim(ns, n, async (sim, portsFile) => {
       const client = new GnmiClient({ address: sim.gnmi });
+      // The daemon's p4-target readiness probe (Capabilities from a client of its own) answered
+      // before the pool starts, as in the daemon, where the pool depends on it: grpc-js shares one
+      // subchannel (one connection) between clients of one address, options and credentials.
+      const probe = new GnmiClient({
+        address: sim.gnmi,
+        timeoutMs: 1000,
+        retry: { retryForMs: 0, initialBackoffMs: 10, maxBackoffMs: 10 },
+      });
+      await probe.capabilities();
       const dir = mkdtempSync(join(scratch, "state-"));
       const store = StateStore.open(join(dir, "state.db"));
       try {
@@ -155,7 +167,8 @@ function pool(n: number, batch: SetBatch): Promise<number> {
           prefix: PREFIX,
           count: n,
           hostInterfaceName: null,
-          backend: new GnmiTapBackend(client, {}, batch),
+          // Reads through a client like the probe's, as the daemon's pool does (components/index.ts).
+          backend: new GnmiTapBackend(client, {}, batch, probe),
           store,
           dependsOn: [],
           log,
@@ -175,6 +188,7 @@ function pool(n: number, batch: SetBatch): Promise<number> {
         return ms;
       } finally {
         client.close();
+        probe.close();
         store.close();
         rmSync(dir, { recursive: true, force: true });
       }
@@ -275,7 +289,7 @@ export async function benchTaps(): Promise<TapsRow[]> {
         floor.push(await ipBatch(n));
         sims.push(await simTaps(n));
         ours.push(await pool(n, OURS_BATCH));
-        leaf.push(await pool(n, "leaf"));
+        leaf.push(WITH_LEAF ? await pool(n, "leaf") : Number.NaN);
       }
       const a = WITH_A ? await oneEach(n) : Number.NaN;
       const row: TapsRow = {
