@@ -7,6 +7,7 @@ import {
   type Probe,
 } from "../engine/component";
 import type { CreateHooks } from "../host/gnmi-client";
+import { EarlyListing } from "../host/link-listing";
 import { type LinkInfo, listLinks } from "../host/links";
 import { type FoundTap, findTapsByMac, netnsExists } from "../host/tap-locator";
 import type { StateStore, TapPlacement, TapRecord } from "../state/store";
@@ -131,7 +132,17 @@ export class TapPool implements Component {
     const b = this.opts.backend;
     const names = this.names();
     // gNMI: the target says what is made, and stale TAPs are not ours to remove (they go with the
-    // target): no listing of the namespace here (a process spawn; the look at the end lists it).
+    // target): no listing of the namespace here (a process spawn; the look at the end lists it, with
+    // an `ip` started now, while the target is read and makes the ports).
+    const early = b.kind === "gnmi" ? new EarlyListing(this.opts.netns) : null;
+    try {
+      await this.startWith(b, names, early);
+    } finally {
+      early?.cancel();
+    }
+  }
+
+  private async startWith(b: TapBackend, names: string[], early: EarlyListing | null): Promise<void> {
     const said = await b.configured(names);
     const links = said === null || b.kind === "kernel" ? await listLinks(this.opts.netns) : null;
     if (links) await this.removeStale(links);
@@ -179,7 +190,7 @@ export class TapPool implements Component {
     // The namespace listed for the look below while the backend reads its ports back (dpdk).
     let listed: Promise<LinkInfo[]> | undefined;
     const listNow = () => {
-      listed = listLinks(this.opts.netns);
+      listed = early ? early.take() : listLinks(this.opts.netns);
       listed.catch(() => undefined);
     };
     if (missing.length > 0) await this.create(b.kind === "gnmi" ? names : missing, made, listNow);
@@ -200,6 +211,7 @@ export class TapPool implements Component {
       );
     }
     for (const n of names) this.located.delete(n);
+    if (!listed && early) listNow();
     // Every one is made now (created, or found made): the look needs no second read of the target.
     await this.survey(true, new Set(names), listed);
     this.startRead = true;
