@@ -184,11 +184,14 @@ export type SetBatch = number | "leaf";
  *   N=32            -      -      105    105    72     63     81      (ip -batch 22 ms)
  *   N=256           3163   2060   930    589    608    660    452     (ip -batch 101 ms)
  *
- * 16 to 64 stay within the noise of each other; 16 keeps one request to half the stock pool, so a
- * real target that takes tens of ms per DPDK port stays well inside the call deadline (a deadline
- * is recovered by reading back, but costs a round).
+ * 16 to 64 stay within the noise of each other per port; what a larger request saves is whole
+ * round trips (each one a wake-up of the client, the target and, in the simulator, its TAP helper,
+ * which a loaded machine charges most: bench/taps-phases, 2026-12-03, load 7-12 on the 2 cores, a
+ * 16-port Set ~20-80 ms against ~5-20 ms of TAP making in it). 64: the stock pool (32) in ONE request,
+ * 256 in four. A real target makes each DPDK port before it answers, tens of ms each, so a request
+ * may take seconds: its deadline grows per port (SET_DEADLINE_PER_PORT_MS).
  */
-export const DEFAULT_SET_BATCH: SetBatch = 16;
+export const DEFAULT_SET_BATCH: SetBatch = 64;
 
 /** Old name of DEFAULT_SET_BATCH, kept for the benches: ports per SetRequest now, one request at a time. */
 export const DEFAULT_POOL_CONCURRENCY = DEFAULT_SET_BATCH as number;
