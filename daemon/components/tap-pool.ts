@@ -133,16 +133,21 @@ export class TapPool implements Component {
     const names = this.names();
     // gNMI: the target says what is made, and stale TAPs are not ours to remove (they go with the
     // target): no listing of the namespace here (a process spawn; the look at the end lists it, with
-    // an `ip` started now, while the target is read and makes the ports).
-    const early = b.kind === "gnmi" ? new EarlyListing(this.opts.netns) : null;
+    // an `ip` started once the first SetRequest is on its way, while the target makes the ports).
+    const early: { listing: EarlyListing | null; over: boolean } = { listing: null, over: false };
     try {
       await this.startWith(b, names, early);
     } finally {
-      early?.cancel();
+      early.over = true;
+      early.listing?.cancel();
     }
   }
 
-  private async startWith(b: TapBackend, names: string[], early: EarlyListing | null): Promise<void> {
+  private async startWith(
+    b: TapBackend,
+    names: string[],
+    early: { listing: EarlyListing | null; over: boolean },
+  ): Promise<void> {
     const said = await b.configured(names);
     const links = said === null || b.kind === "kernel" ? await listLinks(this.opts.netns) : null;
     if (links) await this.removeStale(links);
@@ -190,10 +195,21 @@ export class TapPool implements Component {
     // The namespace listed for the look below while the backend reads its ports back (dpdk).
     let listed: Promise<LinkInfo[]> | undefined;
     const listNow = () => {
-      listed = early ? early.take() : listLinks(this.opts.netns);
+      listed = early.listing ? early.listing.take() : listLinks(this.opts.netns);
       listed.catch(() => undefined);
     };
-    if (missing.length > 0) await this.create(b.kind === "gnmi" ? names : missing, made, listNow);
+    // After the request is handed to grpc-js (setImmediate): the spawn blocks this process until
+    // `ip` runs, which then overlaps the target's work instead of delaying the request.
+    const sent =
+      b.kind === "gnmi"
+        ? () => {
+            if (early.listing) return;
+            setImmediate(() => {
+              if (!early.over && !early.listing && !listed) early.listing = new EarlyListing(this.opts.netns);
+            });
+          }
+        : undefined;
+    if (missing.length > 0) await this.create(b.kind === "gnmi" ? names : missing, made, listNow, sent);
     if (died.length > 0) {
       this.signals?.note(
         this.name,
@@ -211,7 +227,7 @@ export class TapPool implements Component {
       );
     }
     for (const n of names) this.located.delete(n);
-    if (!listed && early) listNow();
+    if (!listed && early.listing) listNow();
     // Every one is made now (created, or found made): the look needs no second read of the target.
     await this.survey(true, new Set(names), listed);
     this.startRead = true;
@@ -356,7 +372,12 @@ export class TapPool implements Component {
    * finds TAPs made under a "creating" record at its next start and confirms them there. A per-batch
    * write with its fsync cost more than making the TAPs it recorded.
    */
-  private async create(names: string[], made?: ReadonlySet<string>, applied?: () => void): Promise<void> {
+  private async create(
+    names: string[],
+    made?: ReadonlySet<string>,
+    applied?: () => void,
+    sent?: () => void,
+  ): Promise<void> {
     const b = this.opts.backend;
     const store = this.opts.store;
     const gen = b.generation();
@@ -377,6 +398,7 @@ export class TapPool implements Component {
     };
     const hooks: CreateHooks = {
       sending: (ns) => {
+        sent?.();
         // Sent again after a read-back (the target restarted): not confirmed before it is made again.
         for (const n of ns) toConfirm.delete(n);
         const fresh = ns.filter((n) => !creating.has(n));
