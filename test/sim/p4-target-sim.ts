@@ -314,8 +314,8 @@ function warmGnmiCodecs(svc: grpc.ServiceDefinition): void {
 }
 
 /**
- * Run the Set path (request decode, DoSet on a scratch target that makes no TAP, response encode)
- * on pool-shaped requests before serving: V8 otherwise interprets it, and compiles it, during the
+ * Run the Set and Get paths (request decode, DoSet/DoGet on a scratch target that makes no TAP,
+ * response encode) on pool-shaped requests before serving: V8 otherwise interprets it, and compiles it, during the
  * first Sets of a pool, ~tens of ms a native target never charges them. The scratch target has its
  * own ports ("warm-up-k" on a chassis of its own) and a stand-in for the TAP helper: the real
  * target, its ports and the kernel are not touched.
@@ -360,6 +360,16 @@ async function warmSetPath(svc: grpc.ServiceDefinition): Promise<void> {
     const res = await scratch.set(req).catch(() => null);
     if (res) m.responseDeserialize(m.responseSerialize(res));
   }
+  // A pool-shaped Get (GnmiClient.readPool: every port's port-type, then port 0's other leaves).
+  const g = svc.Get;
+  if (!g) return;
+  const path = [
+    ...ports.map((name) => leaf(name, "port-type", undefined).path),
+    ...["pipeline-name", "mempool-name", "mtu"].map((l) => leaf(ports[0] as string, l, undefined).path),
+  ];
+  const req = g.requestDeserialize(g.requestSerialize({ path, type: "ALL", encoding: "PROTO" }));
+  const res = await scratch.get(req as WireGetRequest).catch(() => null);
+  if (res) g.responseDeserialize(g.responseSerialize(res));
 }
 
 /**
