@@ -1,29 +1,57 @@
 /**
- * bench/taps-phases: where one pool bring-up's wall time goes, phase by phase, the way
- * TapPool.start() + probe() run it (fresh namespace, fresh simulator, fresh channel, as bench/taps):
- * the first listing, P4TAP_0 alone (channel connect + 4 Sets + 1 TAP), the other ports, the
- * SQLite records (one transaction), the readiness listing. CPU of the client, the simulator and
- * its TAP helper over the whole bring-up.
+ * bench/taps-phases: where one pool bring-up of bench/taps ("ours") spends its wall time. The same
+ * TapPool.start() -> probe() ready, fresh namespace + simulator + channel + SQLite file each round,
+ * with the pool's calls timed where they cross into another process or the disk: every gNMI call
+ * (Get, Set; the first one pays the channel's connect), every SQLite write (each one a transaction,
+ * an fsync at FULL), every `ip` listing (links.listLinks, or EarlyListing.take: from the request to
+ * the answer of an `ip` started earlier). What is left ("own") is the pool's JS and waits.
  *
- *   node .build/perf/dist/test/harness/in-namespace.js --run .build/perf/dist/bench/taps-phases.js
+ *   npm run bench -- taps-phases      (BENCH_PHASES_N=32,256  BENCH_PHASES_ROUNDS=3)
  *
- * BENCH_PHASES_N (default "8,256,1024"), BENCH_PHASES_C (ports in flight, default the daemon's).
+ * Prints one line per round: the total, then each call in order with its ms.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { DEFAULT_POOL_CONCURRENCY, GnmiClient } from "../daemon/host/gnmi-client";
-import { listLinks } from "../daemon/host/links";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import pino from "pino";
+import { GnmiTapBackend } from "../daemon/components/tap-backends";
+import { TapPool } from "../daemon/components/tap-pool";
+import { DEFAULT_SET_BATCH, GnmiClient } from "../daemon/host/gnmi-client";
+import * as grpcChannel from "../daemon/host/grpc-channel";
+import { EarlyListing } from "../daemon/host/link-listing";
+import * as links from "../daemon/host/links";
 import { deleteNetns, ensureNetns } from "../daemon/host/netns";
 import { StateStore } from "../daemon/state/store";
-import { freePort, sleep } from "../test/helpers/daemon";
+import { sleep } from "../test/helpers/daemon";
+import { CHASSIS_256, RENAMED_CHASSIS, startSim } from "../test/sim/launch";
 
-const NS = (process.env.BENCH_PHASES_N ?? "8,256,1024").split(",").map(Number);
-const C = Number(process.env.BENCH_PHASES_C ?? DEFAULT_POOL_CONCURRENCY);
-const SIM = resolve(__dirname, "..", "test", "sim", "p4-target-sim.js");
+const SIZES = (process.env.BENCH_PHASES_N ?? "32,256").split(",").map(Number);
+const ROUNDS = Number(process.env.BENCH_PHASES_ROUNDS ?? 3);
+const PREFIX = "P4TAP_";
 
-/** utime+stime in ms (USER_HZ 100) of a process, and of its descendants. */
+interface Step {
+  what: string;
+  ms: number;
+}
+
+/** Wrap obj[key] (a function) so each call is timed into `steps`; returns the undo. */
+function timeCalls(obj: object, key: string, label: (args: unknown[]) => string, steps: Step[]): () => void {
+  const o = obj as Record<string, (...a: unknown[]) => unknown>;
+  const orig = o[key] as (...a: unknown[]) => unknown;
+  o[key] = function (this: unknown, ...args: unknown[]) {
+    const t0 = performance.now();
+    const out = orig.apply(this, args);
+    const end = () => steps.push({ what: label(args), ms: performance.now() - t0 });
+    if (out instanceof Promise) return out.finally(end);
+    end();
+    return out;
+  };
+  return () => {
+    o[key] = orig;
+  };
+}
+
+/** utime+stime in ms (USER_HZ 100: 10 ms steps) of a process, and of its descendants. */
 function cpuMs(pid: number): { self: number; kids: number } {
   const stat = (p: number) => {
     const f = readFileSync(`/proc/${p}/stat`, "utf8");
@@ -39,72 +67,111 @@ function cpuMs(pid: number): { self: number; kids: number } {
   return { self: stat(pid), kids: kidsOf(pid).reduce((a, k) => a + stat(k), 0) };
 }
 
-async function startSim(ns: string): Promise<{ proc: ChildProcess; gnmi: string; exited: Promise<void> }> {
-  const gnmi = `127.0.0.1:${await freePort()}`;
-  const p4rt = `127.0.0.1:${await freePort()}`;
-  const proc = spawn(process.execPath, [SIM, "--gnmi", gnmi, "--p4rt", p4rt, "--netns", ns], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const exited = new Promise<void>((r) => proc.once("exit", () => r()));
-  await new Promise<void>((r) => proc.stdout?.on("data", (d) => String(d).includes("listening") && r()));
-  return { proc, gnmi, exited };
-}
-
-async function once(n: number): Promise<void> {
-  const ns = `phases-${n}`;
+async function once(n: number): Promise<Step[] & { total?: number; cpu?: string }> {
+  const ns = `phases-${process.pid}-${n}`;
   await deleteNetns(ns);
   await ensureNetns(ns);
-  const sim = await startSim(ns);
+  const chassis = n === 32 ? RENAMED_CHASSIS : n === 256 ? CHASSIS_256 : null;
+  if (!chassis) throw new Error("BENCH_PHASES_N: 32 and 256 only (the fixtures)");
+  const sim = await startSim(["--netns", ns, "--chassis-config", chassis]);
   const dir = mkdtempSync(join(tmpdir(), "bench-phases-"));
   const store = StateStore.open(join(dir, "state.db"));
   const client = new GnmiClient({ address: sim.gnmi });
-  const names = Array.from({ length: n }, (_, i) => `P4TAP_${i}`);
+  // As bench/taps: the daemon's readiness probe of the target answered first (same connection).
+  const probe = new GnmiClient({
+    address: sim.gnmi,
+    timeoutMs: 1000,
+    retry: { retryForMs: 0, initialBackoffMs: 10, maxBackoffMs: 10 },
+  });
+  await probe.capabilities();
+  const steps: Step[] = [];
+  const undo = [
+    ...[client, probe].map((c) =>
+      timeCalls(c, "get", (a) => `gRPC Get(${(a[0] as unknown[]).length} paths)`, steps),
+    ),
+    timeCalls(
+      grpcChannel,
+      "unaryNoReply",
+      (a) => {
+        const req = a[2] as { update?: unknown[] };
+        return `gRPC Set(${req.update?.length ?? 0} updates)`;
+      },
+      steps,
+    ),
+    timeCalls(links, "listLinks", () => "ip link show", steps),
+    // From take() (the `link show` sent to an `ip` started at the beginning) to its answer.
+    timeCalls(EarlyListing.prototype, "take", () => "ip link show (its ip started ahead)", steps),
+    ...["recordTaps", "confirmTaps", "saveTapPlacements", "stampTaps", "forgetTaps"].map((m) =>
+      timeCalls(store, m, (a) => `SQLite ${m}(${(a[0] as unknown[]).length})`, steps),
+    ),
+  ];
   try {
+    const pool = new TapPool({
+      netns: ns,
+      prefix: PREFIX,
+      count: n,
+      hostInterfaceName: null,
+      backend: new GnmiTapBackend(client, {}, DEFAULT_SET_BATCH, probe),
+      store,
+      dependsOn: [],
+      log: pino({ level: "silent" }),
+    });
     const pid = sim.proc.pid as number;
     const c0 = process.cpuUsage();
     const s0 = cpuMs(pid);
-    const t: number[] = [performance.now()];
-    await listLinks(ns);
-    t.push(performance.now());
-    await client.createTapPort(names[0] as string);
-    t.push(performance.now());
-    await client.createPool(names.slice(1), C);
-    t.push(performance.now());
-    store.recordTaps(names, "gnmi");
-    t.push(performance.now());
-    const links = await listLinks(ns);
-    t.push(performance.now());
-    const cu = process.cpuUsage(c0);
+    const t0 = performance.now();
+    await pool.start();
+    for (;;) {
+      const r = await pool.probe();
+      if (r.ready) break;
+      await sleep(5);
+    }
+    const total = performance.now() - t0;
+    const c = process.cpuUsage(c0);
     const s1 = cpuMs(pid);
-    const got = links.filter((l) => l.kind === "tap").length;
-    if (got !== n) throw new Error(`expected ${n} TAPs, found ${got}`);
-    const d = (i: number) => ((t[i + 1] as number) - (t[i] as number)).toFixed(1);
-    const total = (t[5] as number) - (t[0] as number);
-    console.log(
-      `N=${n} (${C} in flight): total ${total.toFixed(1)} ms = listing ${d(0)} + P4TAP_0 ${d(1)} + ` +
-        `${n - 1} ports ${d(2)} + SQLite ${d(3)} + readiness listing ${d(4)}; CPU client ` +
-        `${((cu.user + cu.system) / 1000).toFixed(0)} ms, simulator ${s1.self - s0.self} ms, TAP helper ` +
-        `${s1.kids - s0.kids} ms`,
-    );
+    const out = steps.slice() as Step[] & { total?: number; cpu?: string };
+    out.total = total;
+    out.cpu =
+      `CPU: client ${((c.user + c.system) / 1000).toFixed(0)} ms, simulator ${s1.self - s0.self} ms, ` +
+      `its TAP helper ${s1.kids - s0.kids} ms`;
+    return out;
   } finally {
+    for (const u of undo) u();
     client.close();
+    probe.close();
     store.close();
     rmSync(dir, { recursive: true, force: true });
-    sim.proc.kill("SIGTERM");
-    await sim.exited;
-    await sleep(20);
+    await sim.stop();
     await deleteNetns(ns);
   }
 }
 
-async function main(): Promise<void> {
-  for (const n of NS) await once(n);
+export async function benchTapsPhases(): Promise<void> {
+  console.log(
+    `bench/taps-phases: TapPool.start() -> probe() ready over gNMI, ${DEFAULT_SET_BATCH} ports per SetRequest; ` +
+      `load ${loadavg()
+        .map((x) => x.toFixed(1))
+        .join(" ")}`,
+  );
+  for (const n of SIZES) {
+    for (let r = 0; r < ROUNDS; r++) {
+      const steps = await once(n);
+      const total = steps.total ?? 0;
+      const inCalls = steps.reduce((a, s) => a + s.ms, 0);
+      console.log(
+        `N=${n}: total ${total.toFixed(1)} ms = ${steps.map((s) => `${s.what} ${s.ms.toFixed(1)}`).join(" + ")} ` +
+          `+ own ${(total - inCalls).toFixed(1)}; ${steps.cpu}`,
+      );
+    }
+  }
 }
 
-void main().then(
-  () => process.exit(0),
-  (e) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+if (require.main === module) {
+  benchTapsPhases().then(
+    () => process.exit(0),
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}

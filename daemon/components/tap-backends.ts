@@ -2,6 +2,7 @@ import {
   type CreateHooks,
   DEFAULT_SET_BATCH,
   type GnmiClient,
+  type PoolReading,
   type SetBatch,
   type TapPortOptions,
 } from "../host/gnmi-client";
@@ -106,11 +107,24 @@ export class GnmiTapBackend implements TapBackend {
      */
     private readonly reader: GnmiClient = client,
   ) {}
-  configured(names: readonly string[]): Promise<Set<string>> {
-    return this.reader.addedPorts(names);
+  /** configured()'s last read (readPool): create() starts from it when given its answer. */
+  private lastRead: PoolReading | null = null;
+  async configured(names: readonly string[]): Promise<Set<string>> {
+    // The first port's leaves come in the same GetRequest: a pool made in order starts there.
+    const read = await this.reader.readPool(names);
+    this.lastRead = read;
+    return read.added;
   }
   create(names: readonly string[], hooks: CreateHooks, made?: ReadonlySet<string>): Promise<void> {
-    return this.client.createPool(names, this.batch, { ...this.port, hooks, added: made });
+    // configured()'s own answer (the same object): its first port's leaves are read too.
+    const read = made !== undefined && made === this.lastRead?.added ? this.lastRead : null;
+    this.lastRead = null;
+    return this.client.createPool(names, this.batch, {
+      ...this.port,
+      hooks,
+      added: made,
+      first: read?.first ?? null,
+    });
   }
   async remove(): Promise<void> {
     // P4-OVS 22.07 has no port deletion over gNMI: its TAPs go away with ovs-vswitchd.

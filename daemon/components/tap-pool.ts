@@ -7,6 +7,7 @@ import {
   type Probe,
 } from "../engine/component";
 import type { CreateHooks } from "../host/gnmi-client";
+import { EarlyListing } from "../host/link-listing";
 import { type LinkInfo, listLinks } from "../host/links";
 import { type FoundTap, findTapsByMac, netnsExists } from "../host/tap-locator";
 import type { StateStore, TapPlacement, TapRecord } from "../state/store";
@@ -133,7 +134,22 @@ export class TapPool implements Component {
     const b = this.opts.backend;
     const names = this.names();
     // gNMI: the target says what is made, and stale TAPs are not ours to remove (they go with the
-    // target): no listing of the namespace here (a process spawn; the look at the end lists it).
+    // target): no listing of the namespace here (a process spawn; the look at the end lists it, with
+    // an `ip` started once the first SetRequest is on its way, while the target makes the ports).
+    const early: { listing: EarlyListing | null; over: boolean } = { listing: null, over: false };
+    try {
+      await this.startWith(b, names, early);
+    } finally {
+      early.over = true;
+      early.listing?.cancel();
+    }
+  }
+
+  private async startWith(
+    b: TapBackend,
+    names: string[],
+    early: { listing: EarlyListing | null; over: boolean },
+  ): Promise<void> {
     const said = await b.configured(names);
     const links = said === null || b.kind === "kernel" ? await listLinks(this.opts.netns) : null;
     const removed = links ? await this.removeStale(links) : false;
@@ -181,10 +197,21 @@ export class TapPool implements Component {
     // The namespace listed for the look below while the backend reads its ports back (dpdk).
     let listed: Promise<LinkInfo[]> | undefined;
     const listNow = () => {
-      listed = listLinks(this.opts.netns);
+      listed = early.listing ? early.listing.take() : listLinks(this.opts.netns);
       listed.catch(() => undefined);
     };
-    if (missing.length > 0) await this.create(b.kind === "gnmi" ? names : missing, made, listNow);
+    // After the request is handed to grpc-js (setImmediate): the spawn blocks this process until
+    // `ip` runs, which then overlaps the target's work instead of delaying the request.
+    const sent =
+      b.kind === "gnmi"
+        ? () => {
+            if (early.listing) return;
+            setImmediate(() => {
+              if (!early.over && !early.listing && !listed) early.listing = new EarlyListing(this.opts.netns);
+            });
+          }
+        : undefined;
+    if (missing.length > 0) await this.create(b.kind === "gnmi" ? names : missing, made, listNow, sent);
     // kernel: the namespace as the creating batch listed it, or as listed above when nothing changed.
     const fresh =
       b.kind !== "kernel" ? null : missing.length > 0 ? b.takeListing?.() : removed ? null : links;
@@ -206,6 +233,7 @@ export class TapPool implements Component {
       );
     }
     for (const n of names) this.located.delete(n);
+    if (!listed && early.listing) listNow();
     // Every one is made now (created, or found made): the look needs no second read of the target.
     await this.survey(true, new Set(names), listed);
     this.startRead = true;
@@ -359,7 +387,12 @@ export class TapPool implements Component {
    * finds TAPs made under a "creating" record at its next start and confirms them there. A per-batch
    * write with its fsync cost more than making the TAPs it recorded.
    */
-  private async create(names: string[], made?: ReadonlySet<string>, applied?: () => void): Promise<void> {
+  private async create(
+    names: string[],
+    made?: ReadonlySet<string>,
+    applied?: () => void,
+    sent?: () => void,
+  ): Promise<void> {
     const b = this.opts.backend;
     const store = this.opts.store;
     const gen = b.generation();
@@ -380,6 +413,7 @@ export class TapPool implements Component {
     };
     const hooks: CreateHooks = {
       sending: (ns) => {
+        sent?.();
         // Sent again after a read-back (the target restarted): not confirmed before it is made again.
         for (const n of ns) toConfirm.delete(n);
         const fresh = ns.filter((n) => !creating.has(n));

@@ -352,7 +352,7 @@ export const configSchema = {
             { type: "integer", minimum: 1, maximum: 1024, description: SET_BATCH_ALLOWED },
             { type: "string", const: "leaf", description: SET_BATCH_ALLOWED },
           ],
-          default: 16,
+          default: 64,
           description: SET_BATCH_ALLOWED,
         },
         lowWatermark: {

@@ -184,11 +184,14 @@ export type SetBatch = number | "leaf";
  *   N=32            -      -      105    105    72     63     81      (ip -batch 22 ms)
  *   N=256           3163   2060   930    589    608    660    452     (ip -batch 101 ms)
  *
- * 16 to 64 stay within the noise of each other; 16 keeps one request to half the stock pool, so a
- * real target that takes tens of ms per DPDK port stays well inside the call deadline (a deadline
- * is recovered by reading back, but costs a round).
+ * 16 to 64 stay within the noise of each other per port; what a larger request saves is whole
+ * round trips (each one a wake-up of the client, the target and, in the simulator, its TAP helper,
+ * which a loaded machine charges most: bench/taps-phases, 2026-12-03, load 7-12 on the 2 cores, a
+ * 16-port Set ~20-80 ms against ~5-20 ms of TAP making in it). 64: the stock pool (32) in ONE request,
+ * 256 in four. A real target makes each DPDK port before it answers, tens of ms each, so a request
+ * may take seconds: its deadline grows per port (SET_DEADLINE_PER_PORT_MS).
  */
-export const DEFAULT_SET_BATCH: SetBatch = 16;
+export const DEFAULT_SET_BATCH: SetBatch = 64;
 
 /** Old name of DEFAULT_SET_BATCH, kept for the benches: ports per SetRequest now, one request at a time. */
 export const DEFAULT_POOL_CONCURRENCY = DEFAULT_SET_BATCH as number;
@@ -231,6 +234,7 @@ export interface CreateHooks {
   /**
    * Called when the target has answered the request that adds these ports (their TAPs are in the
    * kernel now, if it could make them), before it is read back: the caller may list links meanwhile.
+   * createPool calls it once, for the request after which every port is made (answered OK).
    */
   applied?(names: readonly string[]): void;
   /** Called after an error, with what was read back, before going on (tests, logs). */
@@ -242,8 +246,17 @@ export interface CreatePortsOptions extends TapPortOptions {
   hooks?: CreateHooks;
   /** How long to keep retrying while the target makes no progress after a transient error. */
   stallBudgetMs?: number;
-  /** The ports the caller has just read back as added (addedPorts): not read again. */
+  /** The ports the caller has just read back as added (addedPorts, readPool): not read again. */
   added?: ReadonlySet<string>;
+  /** The first name's leaves, read with `added` (readPool): not read again when it is where creation starts. */
+  first?: PortProgress | null;
+}
+
+/** What readPool read: the ports added, and every leaf of the first name when it is not added. */
+export interface PoolReading {
+  added: Set<string>;
+  /** names[0]'s leaves when it is not added (where a creation in order starts); null otherwise. */
+  first: PortProgress | null;
 }
 
 /** A value the 22.07 server answers for a leaf never set: string_val "" or uint_val 0 (port-type too). */
@@ -252,6 +265,14 @@ function leafIsSet(v: string | number | boolean | undefined): boolean {
   if (typeof v === "number") return v !== 0;
   return v === true;
 }
+
+/**
+ * What one port a SetRequest adds lends its deadline: a real target makes each DPDK TAP port before it
+ * answers, in tens of ms (OVS-DPDK's own TAP ports: ~17-34 ms each, bench/taps-dpdk), so a request
+ * of DEFAULT_SET_BATCH ports may take seconds. A dead target is seen by its connection closing, not
+ * by this deadline (loopback).
+ */
+const SET_DEADLINE_PER_PORT_MS = 100;
 
 /** Ports per GetRequest while reading back (4 paths each). */
 const READ_CHUNK = 256;
@@ -372,6 +393,35 @@ export class GnmiClient extends LoopbackClient {
   }
 
   /**
+   * Which ports among `names` are added (port-type, as addedPorts) and, in the same GetRequest, the
+   * other leaves of names[0]: where a creation in order starts on a target without the pool, so it
+   * needs no second read (createPool's `first`). One round trip fewer at every pool start.
+   */
+  async readPool(names: readonly string[]): Promise<PoolReading> {
+    const head = names[0];
+    if (head === undefined) return { added: new Set(), first: null };
+    const chunk = READ_CHUNK * TAP_PORT_LEAF_ORDER.length;
+    const added = new Set<string>();
+    let first: PortProgress | null = null;
+    for (let i = 0; i < names.length; i += chunk) {
+      const part = names.slice(i, i + chunk);
+      const paths = part.map((n) => portLeafPath(n, "port-type"));
+      // port-type is last in the order: the first port's other leaves go after every port-type.
+      if (i === 0) for (const l of TAP_PORT_LEAF_ORDER.slice(0, -1)) paths.push(portLeafPath(head, l));
+      const leaves = await this.get(paths);
+      const byPath = new Map(leaves.map((l) => [l.path, l.value]));
+      for (const n of part) if (leafIsSet(byPath.get(formatPath(portLeafPath(n, "port-type"))))) added.add(n);
+      if (i === 0 && !added.has(head)) {
+        const set = new Set<TapLeaf>(
+          TAP_PORT_LEAF_ORDER.filter((l) => leafIsSet(byPath.get(formatPath(portLeafPath(head, l))))),
+        );
+        first = { name: head, set, complete: false };
+      }
+    }
+    return { added, first };
+  }
+
+  /**
    * Create ports `names` in the order given (P4TAP_0 first: P4-OVS numbers ports in the order they
    * are added, and the infra manager takes the number from the name), with at most one SetRequest
    * in flight. The target is read first (startingPoint): complete ports are skipped, a port with some
@@ -391,7 +441,7 @@ export class GnmiClient extends LoopbackClient {
     const hooks = opts.hooks ?? {};
     const budget = opts.stallBudgetMs ?? this.retry.retryForMs;
     const values = leafValues(opts);
-    let state = await this.startingPoint(names, opts.added);
+    let state = await this.startingPoint(names, opts.added, opts.added ? opts.first : undefined);
     const already = state.filter((p) => p.complete).map((p) => p.name);
     if (already.length > 0) hooks.done?.(already);
     let stalledSince: number | null = null;
@@ -422,6 +472,8 @@ export class GnmiClient extends LoopbackClient {
           p.set = new Set(TAP_PORT_LEAF_ORDER);
           p.complete = true;
         }
+        // The request that completes the pool: the caller may list the TAPs while it records them.
+        if (state.every((p) => p.complete)) hooks.applied?.(ports.map((p) => p.name));
         hooks.done?.(ports.map((p) => p.name));
         stalledSince = null;
         pause = this.retry.initialBackoffMs;
@@ -465,14 +517,16 @@ export class GnmiClient extends LoopbackClient {
   /**
    * Where a creation starts, in two small reads instead of every leaf of every port: which ports are
    * added (port-type only; skipped when the caller has just read it), then every leaf of the first
-   * port not added. A writer that goes in name order (this pool, create_interfaces.sh, gnmi-cli port
-   * after port) leaves at most that port partial, since DoSet applies a request's updates in order
-   * and stops at the first failure; a leaf set behind the pool's back elsewhere makes its Set fail
-   * one-time, and the read-back after that error (as after any) goes on from the first leaf not set.
+   * port not added (skipped too when the caller read it with `added`: readPool). A writer that goes
+   * in name order (this pool, create_interfaces.sh, gnmi-cli port after port) leaves at most that
+   * port partial, since DoSet applies a request's updates in order and stops at the first failure; a
+   * leaf set behind the pool's back elsewhere makes its Set fail one-time, and the read-back after
+   * that error (as after any) goes on from the first leaf not set.
    */
   private async startingPoint(
     names: readonly string[],
     added?: ReadonlySet<string>,
+    firstRead?: PortProgress | null,
   ): Promise<PortProgress[]> {
     const have = added ?? (await this.addedPorts(names));
     const state: PortProgress[] = names.map((name) =>
@@ -482,7 +536,12 @@ export class GnmiClient extends LoopbackClient {
     );
     const first = state.findIndex((p) => !p.complete);
     if (first >= 0) {
-      const [read] = await this.readPorts([(state[first] as PortProgress).name]);
+      const name = (state[first] as PortProgress).name;
+      // Read with `added` by the caller (readPool): the same moment's answer, not asked again.
+      const [read] =
+        firstRead?.name === name
+          ? [{ name, set: new Set(firstRead.set), complete: false }]
+          : await this.readPorts([name]);
       if (read) state[first] = read;
     }
     return state;
@@ -491,15 +550,17 @@ export class GnmiClient extends LoopbackClient {
   /**
    * ONE SetRequest, never retried here: an UNAVAILABLE or a deadline may come after the target
    * applied some of it, and every leaf is one-time (createPool reads back instead). Full paths in
-   * every update: 22.07's DoSet ignores the request's prefix.
+   * every update: 22.07's DoSet ignores the request's prefix. The deadline grows with the ports the
+   * request adds (SET_DEADLINE_PER_PORT_MS each): the target makes them all before it answers.
    */
   private setOnce(updates: readonly { path: PathElem[]; value: string | number }[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error("gNMI client is closed"));
+    const adding = updates.filter((u) => u.path.at(-1)?.name === "port-type").length;
     return unaryNoReply(
       this.client,
       gnmiSetMethod(),
       { update: updates.map((u) => ({ path: toWirePath(u.path), val: typedValue(u.value) })) },
-      this.timeoutMs,
+      this.timeoutMs + adding * SET_DEADLINE_PER_PORT_MS,
     );
   }
 }

@@ -257,14 +257,21 @@ export class StateStore {
   /** Runs fn in one transaction (BEGIN IMMEDIATE ... COMMIT; ROLLBACK if it throws). */
   private readonly tx: <T>(fn: () => T) => T;
   /**
-   * tx for the history (events) only, committed without an fsync of its own (synchronous NORMAL for
-   * that one commit; every other transaction stays FULL). A process killed right after the commit
-   * still finds the event (it is in the WAL file); an OS crash or power loss may drop the newest
-   * events, as far back as the last FULL commit (a child, a job step, a TAP, the desired state),
-   * which syncs the whole WAL and so the events before it. An fsync per event was most of the
-   * daemon's start-up writes (~20 events from spawn to READY=1).
+   * tx committed without an fsync of its own (synchronous NORMAL for that one commit; every other
+   * transaction stays FULL), for what an OS crash cannot make wrong:
+   * - the history (events): an fsync per event was most of the daemon's start-up writes (~20
+   *   events from spawn to READY=1);
+   * - the pool's TAP records (recordTaps, confirmTaps, saveTapPlacements): they describe TAPs and
+   *   target ports, which an OS crash or power loss destroys too (gnmi/kernel: gone at boot; dpdk:
+   *   made again by a new ovs-vswitchd run, which start() records as new), and start() takes what is
+   *   made from the backend, recording what it finds made without a record. An fsync each was ~3 ms
+   *   (up to ~30 ms under load) three times in a pool's bring-up (bench/taps-phases).
+   * A process killed right after the commit still finds it (it is in the WAL file, in the page
+   * cache): the write-ahead "creating" record is there for the next start, as a SIGKILL test needs.
+   * An OS crash or power loss may drop the newest of these commits, as far back as the last FULL
+   * one (a child, a job step, the desired state), which syncs the whole WAL and so all before it.
    */
-  private readonly historyTx: <T>(fn: () => T) => T;
+  private readonly unsyncedTx: <T>(fn: () => T) => T;
 
   private failed: StateStoreFailure | null = null;
 
@@ -279,7 +286,7 @@ export class StateStore {
     this.tx = <T>(fn: () => T) => tx.immediate(fn) as T;
     const normal = db.prepare("PRAGMA synchronous = NORMAL");
     const full = db.prepare("PRAGMA synchronous = FULL");
-    this.historyTx = <T>(fn: () => T) => {
+    this.unsyncedTx = <T>(fn: () => T) => {
       normal.run();
       try {
         return tx.immediate(fn) as T;
@@ -417,7 +424,7 @@ export class StateStore {
   /** Appends an event and returns it as stored; only the newest `eventCap` events are kept. */
   addEvent(component: string | null, kind: EventKind, message: string): NodeEvent {
     const time = now();
-    return this.historyTx(() => {
+    return this.unsyncedTx(() => {
       const id = Number(this.q.addEvent.run(time, component, kind, message).lastInsertRowid);
       // Keeps exactly the newest `eventCap` rows: a range delete on the rowid b-tree which, in steady
       // state, removes one row per insert, inside the insert's own transaction (no extra fsync).
@@ -562,21 +569,22 @@ export class StateStore {
     generation: string | null = null,
   ): void {
     const at = now();
-    this.tx(() => {
+    // No fsync: see unsyncedTx (what the records describe dies with the OS too).
+    this.unsyncedTx(() => {
       for (const n of names) this.q.recordTap.run(n, backend, at, state, generation);
     });
   }
 
   /** The TAPs are made: "creating" becomes "created". */
   confirmTaps(names: readonly string[], backend: TapRecord["backend"]): void {
-    this.tx(() => {
+    this.unsyncedTx(() => {
       for (const n of names) this.q.confirmTap.run(n, backend);
     });
   }
 
   /** Where the pool last saw these TAPs (a null MAC keeps the recorded one). */
   saveTapPlacements(places: readonly TapPlacement[]): void {
-    this.tx(() => {
+    this.unsyncedTx(() => {
       for (const p of places) this.q.placeTap.run(p.mac, p.placement, p.netns, p.name);
     });
   }

@@ -473,6 +473,73 @@ describe("read back after errors: never a leaf twice", () => {
     }
   });
 
+  test("a start reads the target once before its first Set; leaves the first port already has are not sent", async () => {
+    const s = await standaloneSim(ns, dir);
+    const calls: string[] = [];
+    const errors: unknown[] = [];
+    // Every GetRequest of the writer and of the reader.
+    class Counted extends GnmiClient {
+      override get(paths: Parameters<GnmiClient["get"]>[0]) {
+        calls.push("Get");
+        return super.get(paths);
+      }
+    }
+    const client = new Counted({ address: s.gnmiAddr });
+    const reader = new Counted({ address: s.gnmiAddr });
+    try {
+      // What a daemon killed after its first leaf leaves: P4TAP_0 with pipeline-name set.
+      const earlier = new GnmiClient({ address: s.gnmiAddr });
+      await earlier.setLeaf(portLeafPath("P4TAP_0", "pipeline-name"), "pipe");
+      earlier.close();
+      class Watched extends GnmiTapBackend {
+        override create(
+          n: readonly string[],
+          hooks: Parameters<GnmiTapBackend["create"]>[1],
+          made?: ReadonlySet<string>,
+        ) {
+          return super.create(
+            n,
+            {
+              ...hooks,
+              sending: (batch) => {
+                calls.push("Set");
+                hooks.sending?.(batch);
+              },
+              recovered: (err, progress) => {
+                errors.push(err);
+                hooks.recovered?.(err, progress);
+              },
+            },
+            made,
+          );
+        }
+      }
+      const pool = new TapPool({
+        netns: ns,
+        prefix: "P4TAP_",
+        count: 8,
+        hostInterfaceName: "TAP_0",
+        backend: new Watched(client, {}, 8, reader),
+        store,
+        dependsOn: [],
+        log,
+      });
+      await pool.start();
+      // One GetRequest (which ports are added, and P4TAP_0's leaves), then the one SetRequest.
+      assert.deepEqual(calls, ["Get", "Set"]);
+      // pipeline-name was not sent again (it is one-time: the Set would have failed, and been recovered).
+      assert.deepEqual(errors, []);
+      assert.deepEqual(await pool.probe(), { ready: true });
+      assertInOrder(s.portsFile, 8);
+      assert.ok(store.taps().every((r) => r.state === "created"));
+    } finally {
+      client.close();
+      reader.close();
+      await s.stop();
+      store.forgetTaps(names(8));
+    }
+  });
+
   test("a Set that fails in the middle of a request: the rest goes on from the first leaf not set", async () => {
     const s = await standaloneSim(ns, dir);
     try {

@@ -113,7 +113,7 @@ const DEFAULTS: Config = {
     mtu: 1500,
     pipelineName: "pipe",
     mempoolName: "MEMPOOL0",
-    setBatch: 16,
+    setBatch: 64,
     lowWatermark: 2,
   },
   target: {

@@ -1,5 +1,6 @@
 /** The state store: file modes, migrations (and refusing files it must not touch), round-trips. */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
   copyFileSync,
@@ -460,6 +461,37 @@ describe("records", () => {
         0,
         t,
       );
+    }
+  });
+
+  test("TAP records (committed without an fsync of their own) are there after the writer's SIGKILL", () => {
+    const file = join(scratch(), "state.db");
+    StateStore.open(file).close();
+    // A writer killed right after its commits, never closing the database: the commits are in the
+    // WAL file, which the next open reads.
+    const script = [
+      `const { StateStore } = require(${JSON.stringify(join(__dirname, "../../daemon/state/store.js"))});`,
+      `const s = StateStore.open(${JSON.stringify(file)});`,
+      `s.recordTaps(["P4TAP_0", "P4TAP_1"], "gnmi", "creating");`,
+      `s.confirmTaps(["P4TAP_0"], "gnmi");`,
+      `s.saveTapPlacements([{ name: "P4TAP_0", mac: "02:00:00:00:00:01", placement: "available", netns: "dp" }]);`,
+      `process.kill(process.pid, "SIGKILL");`,
+    ].join("\n");
+    const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8" });
+    assert.equal(r.signal, "SIGKILL", r.stderr);
+    const store = StateStore.open(file);
+    try {
+      const recs = new Map(store.taps().map((t) => [t.name, t]));
+      assert.equal(recs.get("P4TAP_0")?.state, "created");
+      assert.equal(recs.get("P4TAP_0")?.mac, "02:00:00:00:00:01");
+      assert.equal(recs.get("P4TAP_0")?.placement, "available");
+      assert.equal(
+        recs.get("P4TAP_1")?.state,
+        "creating",
+        "the write-ahead record is there for the next start",
+      );
+    } finally {
+      store.close();
     }
   });
 
