@@ -167,7 +167,8 @@ EOF
   node -e 'require(process.argv[1]).codeCaches(process.argv[2], process.argv[3])' \
     "$src/dist/scripts/bundle.js" "$lib" "$stage/runtime/node"
   chmod 0644 "$lib"/*.cache
-  "$stage/runtime/node" -e '
+  # Each checked as it runs: the daemon under its options (V8 rejects a cache made under other flags).
+  accepts_cache='
     const { readFileSync } = require("node:fs");
     const Module = require("node:module");
     const { Script } = require("node:vm");
@@ -175,7 +176,10 @@ EOF
       const s = new Script(Module.wrap(readFileSync(f, "utf8")), { cachedData: readFileSync(`${f}.cache`) });
       if (s.cachedDataRejected) throw new Error(`package-rpm: the runtime rejects the code cache of ${f}`);
     }
-  ' "$lib/k8s-offloadd.main.js" "$lib/k8s-offloadctl.main.js"
+  '
+  read -ra daemon_opts <"$stage/daemon-node-options"
+  "$stage/runtime/node" "${daemon_opts[@]}" -e "$accepts_cache" "$lib/k8s-offloadd.main.js"
+  "$stage/runtime/node" -e "$accepts_cache" "$lib/k8s-offloadctl.main.js"
 
   # 5. The laid-out tree runs with the runtime it ships with: the daemon finds package.json and
   # migrations/ beside it, the CLI answers, the native modules load.
