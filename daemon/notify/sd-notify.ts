@@ -4,7 +4,15 @@
  *
  * Sending never throws into the caller: failures are logged (a repeated identical failure only once)
  * and the call returns false. Without NOTIFY_SOCKET (not under systemd) every call is a silent no-op.
+ *
+ * A receiver that is behind is not a failure: its queue holds net.unix.max_dgram_qlen datagrams (10
+ * unless raised; systemd raises it to 512), and the binding's non-blocking send says "congestion"
+ * past that. libsystemd's sd_notify() blocks until there is room; a daemon must not block its loop,
+ * so messages wait in a backlog, in order, and go out as room comes (retried with backoff). Without
+ * it a burst of STATUS= while the receiver was not scheduled dropped READY=1 for good: the unit never
+ * started (seen in CI, test/integration/daemon.test.ts).
  */
+import { constants } from "node:os";
 import { getSystemErrorName } from "node:util";
 import { createSocket, type UnixDgramError, type UnixDgramSocket } from "unix-dgram";
 
@@ -41,11 +49,35 @@ function describeError(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * The receiver's queue is full: sendto(2) on the binding's non-blocking socket failed with EAGAIN
+ * (or ENOBUFS), which it reports as -errno (src/unix_dgram.cc SendTo; a connected socket's send
+ * says internalError(1, "congestion") instead).
+ */
+function isCongestion(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | undefined;
+  return (
+    e?.code === -errno.EAGAIN || e?.code === -errno.ENOBUFS || (e?.code === 1 && e.message === "congestion")
+  );
+}
+
+/** Backlog retries: soon (a receiver scheduled again reads at once), then at most this often. */
+const RETRY_FIRST_MS = 5;
+const RETRY_MAX_MS = 500;
+/** A receiver that never reads again: the oldest waiting messages are dropped past this, logged. */
+const BACKLOG_MAX = 256;
+const { errno } = constants;
+const CONGESTED = "congested";
+
 export class SystemdNotifier {
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   /** Failures logged since the last successful send: each is logged once, not at every watchdog ping. */
   private readonly failures = new Set<string>();
+  /** Messages waiting for room at a congested receiver, oldest first (see the top of this file). */
+  private readonly backlog: string[][] = [];
+  private retry: NodeJS.Timeout | undefined;
+  private retryMs = RETRY_FIRST_MS;
 
   private constructor(
     /** The filesystem socket to send to, or null when notifications are a no-op. */
@@ -172,9 +204,17 @@ export class SystemdNotifier {
     this.timer = undefined;
   }
 
-  /** Stops the watchdog; every later call is a no-op. Idempotent. */
+  /** Messages waiting for room at a congested receiver (0 when all went out). */
+  get waiting(): number {
+    return this.backlog.length;
+  }
+
+  /** Stops the watchdog; tries the backlog once more; every later call is a no-op. Idempotent. */
   close(): void {
     this.stopWatchdog();
+    if (!this.closed) this.flush();
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = undefined;
     this.closed = true;
   }
 
@@ -184,15 +224,76 @@ export class SystemdNotifier {
    * sendmsg() on a unix datagram socket queues at the receiver synchronously, so close() loses nothing.
    */
   private send(lines: string[]): boolean {
-    const target = this.target;
-    if (target === null || this.closed) return false;
-    const what = lines.map((l) => l.slice(0, l.indexOf("="))).join(",");
+    if (this.target === null || this.closed) return false;
+    // Behind a backlog a message waits its turn: systemd reads them in the order they were sent.
+    if (this.backlog.length > 0) {
+      this.enqueue(lines);
+      return true;
+    }
+    const sent = this.sendNow(lines);
+    if (sent !== "congested") return sent;
+    this.enqueue(lines);
+    // Said once per episode; "works again" follows when a waiting message goes out.
+    if (!this.failures.has(CONGESTED)) {
+      this.failures.add(CONGESTED);
+      this.log(
+        `NOTIFY_SOCKET=${this.target} is full (the receiver is behind): messages wait and go out in order`,
+      );
+    }
+    return true;
+  }
+
+  /**
+   * Waits behind the others. A message of the same keys as the newest waiting one replaces it:
+   * systemd keeps only the latest STATUS=, EXTEND_TIMEOUT_USEC= or WATCHDOG=1 anyway, and READY=1 or
+   * STOPPING=1 are never merged into a message without them.
+   */
+  private enqueue(lines: string[]): void {
+    const last = this.backlog.at(-1);
+    if (last && keysOf(last) === keysOf(lines)) this.backlog[this.backlog.length - 1] = lines;
+    else this.backlog.push(lines);
+    if (this.backlog.length > BACKLOG_MAX) {
+      const dropped = this.backlog.shift() as string[];
+      this.failed(this.target as string, keysOf(dropped), `the receiver read nothing for a while: dropped`);
+    }
+    if (!this.retry) this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      this.flush();
+      if (this.backlog.length > 0 && !this.closed) {
+        this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
+        this.scheduleRetry();
+      } else this.retryMs = RETRY_FIRST_MS;
+    }, this.retryMs);
+    // A daemon exiting does not wait for a receiver that is not reading.
+    this.retry.unref();
+  }
+
+  /** Sends what waits, oldest first, until the receiver is full again; a hard failure drops that message. */
+  private flush(): void {
+    while (this.backlog.length > 0) {
+      const lines = this.backlog[0] as string[];
+      if (this.sendNow(lines) === "congested") return;
+      this.backlog.shift();
+      this.retryMs = RETRY_FIRST_MS;
+    }
+  }
+
+  /** One datagram now: true sent, false failed (logged), "congested" the receiver's queue is full. */
+  private sendNow(lines: string[]): boolean | "congested" {
+    const target = this.target as string;
+    const what = keysOf(lines);
     const buf = Buffer.from(lines.join("\n"), "utf8");
     let returned = false;
     let failure: string | undefined;
+    let congested = false;
     const fail = (err: unknown) => {
       // The binding calls back synchronously (lib/unix_dgram.js); were that to change, still log it.
       if (returned) this.failed(target, what, describeError(err));
+      else if (isCongestion(err)) congested = true;
       else failure ??= describeError(err);
     };
     let sock: UnixDgramSocket | undefined;
@@ -213,6 +314,7 @@ export class SystemdNotifier {
       }
       returned = true;
     }
+    if (congested) return "congested";
     if (failure !== undefined) {
       this.failed(target, what, failure);
       return false;
@@ -231,6 +333,11 @@ export class SystemdNotifier {
     this.failures.add(key);
     this.log(`sending ${what} to NOTIFY_SOCKET=${target} failed: ${why}`);
   }
+}
+
+/** "READY,STATUS": the keys of a message, in order. */
+function keysOf(lines: string[]): string {
+  return lines.map((l) => l.slice(0, l.indexOf("="))).join(",");
 }
 
 /**

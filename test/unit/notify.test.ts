@@ -1,6 +1,7 @@
 /** The sd_notify client against a real unix datagram receiver, in-process and from a child process. */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterEach, beforeEach, describe, test } from "node:test";
 import pino from "pino";
@@ -156,6 +157,33 @@ describe("SystemdNotifier with a real notify socket", () => {
     } finally {
       late.close();
     }
+  });
+
+  test("a receiver that is behind: messages wait and go out in order, READY=1 is never lost", async () => {
+    const qlen = Number(readFileSync("/proc/sys/net/unix/max_dgram_qlen", "utf8"));
+    const n = notifier();
+    const burst = qlen + 20;
+    // One synchronous burst: this process's receiver reads nothing until it ends.
+    for (let i = 0; i < burst; i++) assert.equal(n.status(`s${i}`), true);
+    assert.equal(n.ready("r"), true);
+    assert.equal(n.status("after"), true);
+    assert.ok(n.waiting > 0, "the receiver's queue filled up: messages wait");
+    assert.match(logs[0] ?? "", /is full \(the receiver is behind\)/);
+    const ready = await rx.waitFor((m) => m.fields.READY === "1", 5000);
+    await rx.waitFor((m) => m.fields.STATUS === "after", 5000);
+    assert.equal(n.waiting, 0);
+    assert.equal(ready.raw, "READY=1\nSTATUS=r");
+    const raw = rx.messages.map((m) => m.raw);
+    const at = raw.indexOf(ready.raw);
+    // Before READY=1: statuses in the order sent (waiting ones merged into the latest), the last one last.
+    const seq = raw.slice(0, at).map((r) => Number(/^STATUS=s(\d+)$/.exec(r)?.[1] ?? Number.NaN));
+    assert.ok(
+      seq.every((v, i) => Number.isInteger(v) && (i === 0 || v > (seq[i - 1] as number))),
+      raw.join(" | "),
+    );
+    assert.equal(seq.at(-1), burst - 1, "the newest STATUS= before READY=1 went out");
+    assert.deepEqual(raw.slice(at + 1), ["STATUS=after"]);
+    assert.match(logs.at(-1) ?? "", /works again/);
   });
 
   test("after close() every call is a no-op", async () => {
