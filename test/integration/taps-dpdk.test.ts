@@ -95,6 +95,21 @@ async function waitFor<T>(
   }
 }
 
+/** Runs a test body; when it fails, the daemon's last log lines go to the test output (CI shows them). */
+async function withDaemonLog(
+  d: { stdout: string; stderr: string },
+  body: () => Promise<void>,
+): Promise<void> {
+  try {
+    await body();
+  } catch (err) {
+    console.log(
+      `daemon's last log lines:\n${d.stdout.split("\n").slice(-60).join("\n")}\n${d.stderr.slice(-2000)}`,
+    );
+    throw err;
+  }
+}
+
 const madeTapsLines = (out: string) => out.split("\n").filter((l) => l.includes('"msg":"made TAPs"'));
 
 /** The whole pool as the ovsdb and the kernel show it: exact names, ofport k+1, DPDK TAP devargs. */
@@ -200,48 +215,49 @@ for (const n of [8, 16]) {
       );
     });
 
-    test("kill -9 ovs-vswitchd: its TAPs die with it, the pool is back whole (the pod's TAP too), the pod's loss said", async () => {
-      const before = (await d.http("GET", "/v1/status")).body as NodeStatus;
-      const old = comp(before, "ovs-vswitchd")?.pid as number;
-      const oldTaps = await kernelTaps(f);
-      process.kill(old, "SIGKILL");
-      const s = await d.until<NodeStatus>(
-        "/v1/status",
-        (st) => isReady(st) && comp(st, "ovs-vswitchd")?.pid !== old,
-        60000,
-      );
-      assert.ok(comp(s, "ovs-vswitchd")?.pid);
-      const taps = await assertPool(f, n);
-      for (const [name, l] of taps) {
-        assert.notEqual(l.ifindex, oldTaps.get(name)?.ifindex ?? -1, `${name} is a new TAP`);
-      }
-      assert.equal(
-        (await listLinks(podNs)).some((l) => l.kind === "tap"),
-        false,
-        "the pod's TAP died with vswitchd",
-      );
-      // vswitchd made P4TAP_3 again by itself (available now), yet the pod lost its TAP: said, with a
-      // new datapath generation for the heal (kubernetes.healAfterTargetRestart), as for a gNMI target.
-      const said = await d.until<{ events: NodeEvent[] }>(
-        "/v1/events?limit=1000",
-        (b) =>
-          b.events?.some((e) => e.message.includes("(kubernetes.healAfterTargetRestart: report)")) ?? false,
-        30000,
-      );
-      const lost = said.events.find((e) => e.message.startsWith("pods lost their TAPs"));
-      assert.equal(lost?.kind, "warning");
-      assert.equal(
-        lost?.message,
-        "pods lost their TAPs P4TAP_3: they died with the restart of ovs-vswitchd; those pods need to be recreated",
-      );
-      const heal = said.events.find((e) => e.message.includes("healAfterTargetRestart: report"));
-      assert.match(
-        heal?.message ?? "",
-        new RegExp(
-          `^the P4 target restarted \\(datapath generation 1\\): pods lost their TAPs P4TAP_3 \\(netns ${podNs}, `,
-        ),
-      );
-    });
+    test("kill -9 ovs-vswitchd: its TAPs die with it, the pool is back whole (the pod's TAP too), the pod's loss said", () =>
+      withDaemonLog(d, async () => {
+        const before = (await d.http("GET", "/v1/status")).body as NodeStatus;
+        const old = comp(before, "ovs-vswitchd")?.pid as number;
+        const oldTaps = await kernelTaps(f);
+        process.kill(old, "SIGKILL");
+        const s = await d.until<NodeStatus>(
+          "/v1/status",
+          (st) => isReady(st) && comp(st, "ovs-vswitchd")?.pid !== old,
+          60000,
+        );
+        assert.ok(comp(s, "ovs-vswitchd")?.pid);
+        const taps = await assertPool(f, n);
+        for (const [name, l] of taps) {
+          assert.notEqual(l.ifindex, oldTaps.get(name)?.ifindex ?? -1, `${name} is a new TAP`);
+        }
+        assert.equal(
+          (await listLinks(podNs)).some((l) => l.kind === "tap"),
+          false,
+          "the pod's TAP died with vswitchd",
+        );
+        // vswitchd made P4TAP_3 again by itself (available now), yet the pod lost its TAP: said, with a
+        // new datapath generation for the heal (kubernetes.healAfterTargetRestart), as for a gNMI target.
+        const said = await d.until<{ events: NodeEvent[] }>(
+          "/v1/events?limit=1000",
+          (b) =>
+            b.events?.some((e) => e.message.includes("(kubernetes.healAfterTargetRestart: report)")) ?? false,
+          30000,
+        );
+        const lost = said.events.find((e) => e.message.startsWith("pods lost their TAPs"));
+        assert.equal(lost?.kind, "warning");
+        assert.equal(
+          lost?.message,
+          "pods lost their TAPs P4TAP_3: they died with the restart of ovs-vswitchd; those pods need to be recreated",
+        );
+        const heal = said.events.find((e) => e.message.includes("healAfterTargetRestart: report"));
+        assert.match(
+          heal?.message ?? "",
+          new RegExp(
+            `^the P4 target restarted \\(datapath generation 1\\): pods lost their TAPs P4TAP_3 \\(netns ${podNs}, `,
+          ),
+        );
+      }));
 
     test("kill -9 the daemon: the next adopts vswitchd and its ports; no port is added twice", async () => {
       const s0 = (await d.http("GET", "/v1/status")).body as NodeStatus;
