@@ -2,6 +2,9 @@ import type { CreateHooks } from "../host/gnmi-client";
 import type { DpdkPortOptions, OvsDpdkTools, OvsInterface } from "../host/ovs-dpdk";
 import type { TapBackend } from "./tap-backends";
 
+/** How long answers() waits for ovs-vswitchd: well inside a health probe's own bound. */
+const ANSWER_MS = 1000;
+
 /**
  * DPDK TAP ports of Open vSwitch with DPDK (Debian's ovs-vswitchd-dpdk), added through the ovsdb:
  * type=dpdk, `dpdk-devargs=net_tap<k>,iface=P4TAP_k`, on a netdev bridge, all in one transaction.
@@ -32,6 +35,11 @@ export class DpdkTapBackend implements TapBackend {
   /** The recorded ovs-vswitchd runs (not dead, not a zombie, the same start time). */
   running(): boolean {
     return this.vswitchdRun() !== null;
+  }
+
+  /** The recorded ovs-vswitchd runs and applies a waiting write within ANSWER_MS. */
+  async answers(): Promise<boolean> {
+    return this.running() && (await this.tools.vswitchdAnswers(ANSWER_MS)) && this.running();
   }
 
   /**

@@ -35,6 +35,13 @@ export interface TapBackend {
    * nothing is made then, and configured() says so. Absent: not known (gnmi, kernel).
    */
   running?(): boolean;
+  /**
+   * The process that holds the ports answers now (dpdk: ovs-vswitchd applies a waiting write). A look
+   * that finds TAPs gone takes them for lost only when this answers after it: a target killed takes
+   * its TAPs down first, while it still shows as running. Absent: configured()'s own read is that
+   * answer (gnmi: the target answers the Get), or no process holds them (kernel).
+   */
+  answers?(): Promise<boolean>;
   /** True when the kernel shows `link` as made by this backend even without a record (its link group). */
   owns?(link: LinkInfo): boolean;
   /**

@@ -473,9 +473,11 @@ export class TapPool implements Component {
     const names = this.names();
     const records = this.records();
     // The target may be away (restarting, or the datapath down): then the records say what was made.
-    const made = await this.madeNow(names, records, links, known).catch(
-      () => new Set(names.filter((n) => records.get(n)?.state === "created")),
-    );
+    let answered = true;
+    const made = await this.madeNow(names, records, links, known).catch(() => {
+      answered = false;
+      return new Set(names.filter((n) => records.get(n)?.state === "created"));
+    });
     const zero = this.index0(links);
     const byName = new Map(links.map((l) => [l.name, l]));
     const byMac = new Map(links.filter((l) => l.kind === "tap" && l.mac).map((l) => [l.mac as string, l]));
@@ -535,8 +537,19 @@ export class TapPool implements Component {
         v.state = v.mac ? "lost" : "in-use";
       }
     }
-    this.remember(views, records);
     this.snapshot = views;
+    // TAPs newly gone are lost only if the target answered after the look: one being killed takes its
+    // TAPs down first, while it still shows as running (seen with ovs-vswitchd-dpdk under load), and
+    // the pods' TAPs that die with it must stay "in use" for the report after its restart.
+    const gone = views.filter((v) => v.state === "lost" && records.get(v.name)?.placement !== "lost");
+    if (gone.length > 0 && !(answered && ((await b.answers?.()) ?? true))) {
+      this.opts.log.info(
+        { component: this.name, names: gone.map((v) => v.name) },
+        "TAPs gone while the target did not answer: not taken for lost (it may be going away)",
+      );
+      return views;
+    }
+    this.remember(views, records);
     this.watermark(views);
     return views;
   }

@@ -1,5 +1,6 @@
 import type { OvsConfig, OvsDpdkConfig } from "../config/types";
 import { type CommandResult, describeFailure, runCommand } from "./command";
+import { ovsdbApplied } from "./ovsdb-probes";
 
 /** One row of the Interface table, as the dpdk backend reads it. */
 export interface OvsInterface {
@@ -61,6 +62,11 @@ export class OvsDpdkTools {
     const argv = ["--no-wait", "set", "Open_vSwitch", ".", ...set];
     if (dpdk.extra.length === 0) argv.push("--", "remove", "Open_vSwitch", ".", "other_config", "dpdk-extra");
     await this.must(argv);
+  }
+
+  /** ovs-vswitchd applies a waiting write within timeoutMs (as a waiting ovs-vsctl; host/ovsdb-probes.ts). */
+  async vswitchdAnswers(timeoutMs: number): Promise<boolean> {
+    return (await ovsdbApplied(this.dbSock, timeoutMs)).ok;
   }
 
   /** EAL is up: vswitchd sets Open_vSwitch dpdk_initialized once rte_eal_init returned. */

@@ -122,6 +122,25 @@ describe("datapath: TAP pool over gNMI, TAP_0, ARP proxy", () => {
     assert.ok(!(await taps(ns)).includes("P4TAP_3"), "not made again");
     assert.equal((await d.http("GET", "/v1/ready")).status, 200, "a lost TAP leaves the node ready");
 
+    // Gone while the target does not answer (stopped here; a target being killed takes its TAPs down
+    // first): not taken for lost, nothing said or stored, until a look the target answers.
+    const lost4 = (e: NodeEvent) => e.component === "taps" && /^lost P4TAP_4: /.test(e.message);
+    const st = (await d.http("GET", "/v1/status")).body as NodeStatus;
+    const target = st.components.find((c) => c.name === "p4-target")?.pid as number;
+    process.kill(target, "SIGSTOP");
+    try {
+      execFileSync("ip", ["-n", ns, "link", "del", "P4TAP_4"]);
+      const look = (await d.http("GET", "/v1/taps")).body as { taps: { name: string; state: string }[] };
+      assert.equal(look.taps.find((t) => t.name === "P4TAP_4")?.state, "lost", "the look saw it gone");
+      const evs = ((await d.http("GET", "/v1/events?limit=1000")).body as { events: NodeEvent[] }).events;
+      assert.ok(!evs.some(lost4), "not said while the target did not answer");
+    } finally {
+      process.kill(target, "SIGCONT");
+    }
+    await until("P4TAP_4 lost once the target answers", async () =>
+      ((await d.http("GET", "/v1/events?limit=1000")).body as { events: NodeEvent[] }).events.some(lost4),
+    );
+
     // TAP_0's address removed by hand: restored.
     execFileSync("ip", ["-n", ns, "addr", "flush", "dev", "TAP_0"]);
     await until("the address restored", async () =>

@@ -103,9 +103,11 @@ async function withDaemonLog(
   try {
     await body();
   } catch (err) {
-    console.log(
-      `daemon's last log lines:\n${d.stdout.split("\n").slice(-60).join("\n")}\n${d.stderr.slice(-2000)}`,
-    );
+    // The daemon's own lines: its children's logs, which it forwards, would crowd them out.
+    const own = d.stdout
+      .split("\n")
+      .filter((l) => !/"component":"(ovs-vswitchd|ovsdb-server)","msg"/.test(l));
+    console.log(`daemon's last log lines:\n${own.slice(-60).join("\n")}\n${d.stderr.slice(-2000)}`);
     throw err;
   }
 }
