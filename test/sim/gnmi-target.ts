@@ -432,9 +432,10 @@ export class GnmiTarget {
   /**
    * doSet, with the request's TAPs made in ONE exchange with the TAP helper. The outcome is exactly
    * that of doSet making them one by one: a first pass runs the request assuming every TAP is made
-   * and notes them; the helper makes them in order, stopping at the first it cannot; the ports the
-   * first pass touched are put back as they were and doSet runs again with the helper's real results
-   * (the same TAPs, in the same order, up to that failure, where it stops as it would have).
+   * and notes them; the helper makes them in order, stopping at the first it cannot. All made: the
+   * first pass was the request (its fds filled in). Else the ports the first pass touched are put
+   * back as they were and doSet runs again with the helper's real results (the same TAPs, in the
+   * same order, up to that failure, where it stops as it would have).
    */
   private async doSetBatched(req: WireSetRequest): Promise<unknown> {
     const planned: { name: string; mtu: number }[] = [];
@@ -458,6 +459,17 @@ export class GnmiTarget {
       throw first.err;
     }
     const results = await this.helper.addMany(planned);
+    if (results.length === planned.length && results.every((r) => !(r instanceof Error))) {
+      // Every TAP made, in order: the first pass took the very path doSet takes now, so its outcome
+      // (value or error, every port's state) is the request's; only the TAPs' fds were stand-ins.
+      planned.forEach(({ name }, i) => {
+        const port = this.vi.children.get(name)?.port;
+        if (port) port.fd = (results[i] as MadeTap).fd;
+      });
+      if (first.ok) return first.value;
+      throw first.err;
+    }
+    // The helper refused one: run the request again from the state before, with its real answers.
     saved();
     let i = 0;
     this.makeTap = async (name) => {
