@@ -403,11 +403,15 @@ export class GnmiTarget {
 
   /** Requests queued or running. */
   private busy = 0;
+  /** When the last request ended, and the last refreshKernelNames look (performance.now()). */
+  private lastEnded = Number.NEGATIVE_INFINITY;
+  private lastRefresh = Number.NEGATIVE_INFINITY;
 
   private serialized<T>(fn: () => Promise<T>): Promise<T> {
     this.busy++;
     const run = this.lock.then(fn, fn).finally(() => {
       this.busy--;
+      this.lastEnded = performance.now();
     });
     this.lock = run.catch(() => undefined);
     return run;
@@ -739,12 +743,18 @@ export class GnmiTarget {
 
   /**
    * Re-read every port's kernel name; rewrite the ports file if one changed. Skipped while requests
-   * are queued or running (a pool being made): reading 256 fdinfo files holds the event loop for
-   * ~5 ms of CPU, which a real target does not charge its Sets; a port added by a Set is written
-   * with its name at once, and a rename or move made meanwhile shows at the next idle look.
+   * are queued or running, or one ended less than `idleMs` ago (a pool being made: its next Set
+   * comes as soon as the client has read the answer), for at most 4 periods in a row: reading 256
+   * fdinfo files holds the event loop for ~5 ms of CPU (tens under load), which a real target does
+   * not charge its Sets; a port added by a Set is written with its name at once, and a rename or
+   * move made meanwhile shows at the next look.
    */
-  refreshKernelNames(): void {
+  refreshKernelNames(idleMs = 0): void {
+    const now = performance.now();
     if (this.busy > 0) return;
+    // Requests without a pause never hold a look back for more than 4 periods.
+    if (now - this.lastEnded < idleMs && now - this.lastRefresh < 4 * idleMs) return;
+    this.lastRefresh = now;
     let changed = false;
     for (const p of this.added) {
       if (p.fd === undefined) continue;
