@@ -110,15 +110,30 @@ function typedValueBody(value: LeafValue): Buffer {
   return Buffer.from(bytes);
 }
 
-/** SetRequest with `update` (4) only, in the order given. */
+/** SetRequest with `update` (4) only, in the order given: sized first, then written into one buffer. */
 export function encodeSetRequest(
   updates: readonly { path: readonly PathElem[]; value: LeafValue }[],
 ): Buffer {
-  return Buffer.concat(
-    updates.map((u) =>
-      field(4, Buffer.concat([field(1, pathBody(u.path)), field(3, typedValueBody(u.value))])),
-    ),
-  );
+  const parts = updates.map((u) => {
+    const elems = u.path.map(elemField);
+    const pathLen = elems.reduce((a, b) => a + b.length, 0);
+    const val = typedValueBody(u.value);
+    // Update { path (1), val (3) }
+    const body = 1 + varintSize(pathLen) + pathLen + 1 + varintSize(val.length) + val.length;
+    return { elems, pathLen, val, body };
+  });
+  const out = new GnmiWireWriter(parts.reduce((a, p) => a + 1 + varintSize(p.body) + p.body, 0));
+  for (const p of parts) {
+    out.varint((4 << 3) | LEN);
+    out.varint(p.body);
+    out.varint((1 << 3) | LEN);
+    out.varint(p.pathLen);
+    for (const e of p.elems) out.bytes(e);
+    out.varint((3 << 3) | LEN);
+    out.varint(p.val.length);
+    out.bytes(p.val);
+  }
+  return out.buf;
 }
 
 /** GetRequest { path (2)..., type ALL (3 = 0), encoding PROTO (5 = 2) }, as gnmi-cli asks. */
