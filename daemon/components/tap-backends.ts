@@ -117,6 +117,10 @@ export class GnmiTapBackend implements TapBackend {
   /** configured()'s last read (readPool): create() starts from it when given its answer. */
   private lastRead: PoolReading | null = null;
   async configured(names: readonly string[]): Promise<Set<string>> {
+    // The writer's channel gets ready while the target answers (create() comes next): its first
+    // SetRequest is then written at once, not after the channel's own start-up, which an `ip`
+    // spawned meanwhile (the pool's early listing) would otherwise delay by its fork and exec.
+    if (this.client !== this.reader) this.client.connectSoon();
     // The first port's leaves come in the same GetRequest: a pool made in order starts there.
     const read = await this.reader.readPool(names);
     this.lastRead = read;

@@ -12,12 +12,18 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import {
+  decodeGetResponse,
+  encodeGetRequest,
+  encodeSetRequest,
+  type LeafValue,
+  type ReadLeaf,
+} from "./gnmi-wire";
+import {
   grpcCode,
   LoopbackClient,
   type LoopbackClientOptions,
-  loadProto,
-  lookup,
-  unaryNoReply,
+  type RawMethod,
+  unaryRaw,
 } from "./grpc-channel";
 
 export const DEFAULT_GNMI_ADDRESS = "127.0.0.1:9339";
@@ -27,26 +33,10 @@ export interface PathElem {
   key?: Record<string, string>;
 }
 
-/** Wire shapes (proto-loader, keepCase, longs as strings, enums as names). */
-interface WirePath {
-  origin?: string;
-  elem?: { name: string; key?: Record<string, string> }[];
-  target?: string;
-}
+/** A TypedValue as gnmi-cli fills it (proto-loader's shape: int64 as a decimal string). */
 interface WireTypedValue {
   string_val?: string;
-  int_val?: string | number;
-  uint_val?: string | number;
-  bool_val?: boolean;
-  value?: string;
-}
-interface WireUpdate {
-  path?: WirePath;
-  val?: WireTypedValue;
-}
-interface WireNotification {
-  prefix?: WirePath;
-  update?: WireUpdate[];
+  int_val?: string;
 }
 
 /** Parse "/interfaces/virtual-interface[name=P4TAP_0]/config/mtu" into path elems. */
@@ -82,16 +72,6 @@ export function formatPath(elems: readonly PathElem[]): string {
     .join("");
 }
 
-function toWirePath(elems: readonly PathElem[]): WirePath {
-  return { elem: elems.map((e) => (e.key ? { name: e.name, key: { ...e.key } } : { name: e.name })) };
-}
-
-function fromWirePath(p: WirePath | undefined): PathElem[] {
-  return (p?.elem ?? []).map((e) =>
-    e.key && Object.keys(e.key).length > 0 ? { name: e.name, key: { ...e.key } } : { name: e.name },
-  );
-}
-
 /** gnmi-cli's rule: a whole number goes as int_val, anything else as string_val. */
 export function typedValue(value: string | number): WireTypedValue {
   if (typeof value === "number") {
@@ -99,15 +79,6 @@ export function typedValue(value: string | number): WireTypedValue {
     return { int_val: String(value) };
   }
   return { string_val: value };
-}
-
-function fromTypedValue(v: WireTypedValue | undefined): string | number | boolean | undefined {
-  if (!v) return undefined;
-  if (v.string_val !== undefined) return v.string_val;
-  if (v.int_val !== undefined) return Number(v.int_val);
-  if (v.uint_val !== undefined) return Number(v.uint_val);
-  if (v.bool_val !== undefined) return v.bool_val;
-  return undefined;
 }
 
 export interface TapPortOptions {
@@ -315,29 +286,25 @@ export class GnmiClient extends LoopbackClient {
     };
   }
 
-  /** Get (type ALL, encoding PROTO, as gnmi-cli asks); returns every leaf in the answer. */
+  /**
+   * Get (type ALL, encoding PROTO, as gnmi-cli asks); returns every leaf in the answer (each update's
+   * path after its notification's prefix). Written and read by gnmi-wire.ts, not protobufjs.
+   */
   async get(paths: readonly (string | PathElem[])[]): Promise<GnmiLeaf[]> {
-    const req = {
-      path: paths.map((p) => toWirePath(typeof p === "string" ? parsePath(p) : p)),
-      type: "ALL",
-      encoding: "PROTO",
-    };
-    const r = await this.call<{ notification?: WireNotification[] }>("Get", req);
-    const out: GnmiLeaf[] = [];
-    for (const n of r.notification ?? []) {
-      const prefix = fromWirePath(n.prefix);
-      for (const u of n.update ?? []) {
-        out.push({ path: formatPath([...prefix, ...fromWirePath(u.path)]), value: fromTypedValue(u.val) });
-      }
-    }
-    return out;
+    const leaves = await this.callRaw(
+      GET_METHOD,
+      paths.map((p) => (typeof p === "string" ? parsePath(p) : p)),
+    );
+    return leaves.map((l) => ({ path: formatPath(l.path), value: l.value }));
   }
 
   /** One SetRequest with one update: numbers as int_val, text as string_val. */
   async setLeaf(path: string | PathElem[], value: string | number): Promise<void> {
     const elems = typeof path === "string" ? parsePath(path) : path;
-    // The SetResponse only echoes what was set: not decoded (see callNoReply).
-    await this.callNoReply("Set", { update: [{ path: toWirePath(elems), val: typedValue(value) }] });
+    // A value gnmi-cli could not send is refused before anything is sent (typedValue says why).
+    typedValue(value);
+    // The SetResponse only echoes what was set: not decoded.
+    await this.callRaw(SET_METHOD, [{ path: elems, value }]);
   }
 
   /** Create one port as gnmi-cli does: one Set per leaf, in its order, port-type last. */
@@ -441,6 +408,8 @@ export class GnmiClient extends LoopbackClient {
     const hooks = opts.hooks ?? {};
     const budget = opts.stallBudgetMs ?? this.retry.retryForMs;
     const values = leafValues(opts);
+    // A value gnmi-cli could not send is refused here, before any request (typedValue says why).
+    for (const v of Object.values(values)) typedValue(v);
     let state = await this.startingPoint(names, opts.added, opts.added ? opts.first : undefined);
     const already = state.filter((p) => p.complete).map((p) => p.name);
     if (already.length > 0) hooks.done?.(already);
@@ -553,15 +522,10 @@ export class GnmiClient extends LoopbackClient {
    * every update: 22.07's DoSet ignores the request's prefix. The deadline grows with the ports the
    * request adds (SET_DEADLINE_PER_PORT_MS each): the target makes them all before it answers.
    */
-  private setOnce(updates: readonly { path: PathElem[]; value: string | number }[]): Promise<void> {
-    if (this.closed) return Promise.reject(new Error("gNMI client is closed"));
+  private async setOnce(updates: readonly { path: PathElem[]; value: string | number }[]): Promise<void> {
+    if (this.closed) throw new Error("gNMI client is closed");
     const adding = updates.filter((u) => u.path.at(-1)?.name === "port-type").length;
-    return unaryNoReply(
-      this.client,
-      gnmiSetMethod(),
-      { update: updates.map((u) => ({ path: toWirePath(u.path), val: typedValue(u.value) })) },
-      this.timeoutMs + adding * SET_DEADLINE_PER_PORT_MS,
-    );
+    await unaryRaw(this.client, SET_METHOD, updates, this.timeoutMs + adding * SET_DEADLINE_PER_PORT_MS);
   }
 }
 
@@ -586,12 +550,20 @@ function sameProgress(a: readonly PortProgress[], b: readonly PortProgress[]): b
   );
 }
 
-let setMethod: grpc.MethodDefinition<unknown, unknown> | undefined;
-function gnmiSetMethod(): grpc.MethodDefinition<unknown, unknown> {
-  setMethod ??= lookup<{ service: grpc.ServiceDefinition }>(loadProto("gnmi.proto"), "gnmi.gNMI").service
-    .Set as grpc.MethodDefinition<unknown, unknown>;
-  return setMethod;
-}
+/**
+ * Set and Get through gnmi-wire.ts (the pool's requests, written and read without protobufjs). A
+ * SetResponse only echoes the paths set and a timestamp: its bytes are not decoded.
+ */
+const SET_METHOD: RawMethod<readonly { path: readonly PathElem[]; value: LeafValue }[], Buffer> = {
+  path: "/gnmi.gNMI/Set",
+  requestSerialize: encodeSetRequest,
+  responseDeserialize: (b) => b,
+};
+const GET_METHOD: RawMethod<readonly (readonly PathElem[])[], ReadLeaf[]> = {
+  path: "/gnmi.gNMI/Get",
+  requestSerialize: encodeGetRequest,
+  responseDeserialize: decodeGetResponse,
+};
 
 function errText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

@@ -229,6 +229,35 @@ export function unaryNoReply<Req>(
   });
 }
 
+/** A unary method with codecs of the caller's own (daemon/host/gnmi-wire.ts), not the .proto's. */
+export interface RawMethod<Req, Res> {
+  path: string;
+  requestSerialize: (req: Req) => Buffer;
+  responseDeserialize: (bytes: Buffer) => Res;
+}
+
+/** Unary call, with a deadline, through the method's own codecs. */
+export function unaryRaw<Req, Res>(
+  client: grpc.Client,
+  method: RawMethod<Req, Res>,
+  req: Req,
+  timeoutMs: number,
+): Promise<Res> {
+  return new Promise<Res>((resolve, reject) => {
+    client.makeUnaryRequest(
+      method.path,
+      method.requestSerialize,
+      method.responseDeserialize,
+      req,
+      { deadline: deadlineIn(timeoutMs) },
+      (err, res) => {
+        if (err) reject(err);
+        else resolve(res as Res);
+      },
+    );
+  });
+}
+
 export interface LoopbackClientOptions {
   address?: string;
   /** Deadline of every call. */
@@ -286,6 +315,16 @@ export abstract class LoopbackClient {
     return describeGrpcError(err, { label: this.label, address: this.address, timeoutMs: this.timeoutMs });
   }
 
+  /** Like call(), through a method's own codecs (unaryRaw). */
+  protected callRaw<Req, Res>(method: RawMethod<Req, Res>, req: Req): Promise<Res> {
+    if (this.closed) return Promise.reject(new Error(`${this.label} client is closed`));
+    return retryUnavailable(
+      () => unaryRaw(this.client, method, req, this.timeoutMs),
+      this.retry,
+      () => this.closed,
+    ).catch((err) => Promise.reject(this.describe(err)));
+  }
+
   /** Like call(), for a method whose reply the caller does not read (it is not decoded). */
   protected callNoReply(method: string, req: unknown): Promise<void> {
     if (this.closed) return Promise.reject(new Error(`${this.label} client is closed`));
@@ -296,6 +335,16 @@ export abstract class LoopbackClient {
       this.retry,
       () => this.closed,
     ).catch((err) => Promise.reject(this.describe(err)));
+  }
+
+  /**
+   * Start connecting now, without a call: grpc-js keeps a channel idle until its first call, which
+   * then waits for the channel's name resolution and load balancer (a few event-loop turns) before
+   * its request is written, even when another channel already holds the connection. Called while
+   * something else is awaited, so the first call later finds the channel ready.
+   */
+  connectSoon(): void {
+    if (!this.closed) this.client.getChannel().getConnectivityState(true);
   }
 
   close(): void {

@@ -21,8 +21,21 @@ export class EarlyListing {
     const child = spawn(file, args, { stdio: ["pipe", "pipe", "pipe"] });
     let out = "";
     let err = "";
+    // `ip -j -batch` writes (and flushes) each `show` as one JSON line: the answer is complete at
+    // its newline, before the process exits and its exit is reaped (another wake-up or two).
+    let answered: ((links: LinkInfo[]) => void) | null = null;
     child.stdout.setEncoding("utf8").on("data", (d: string) => {
       out += d;
+      if (!answered || !d.includes("\n")) return;
+      const line = out.slice(0, out.indexOf("\n")).trim();
+      if (!line.startsWith("[")) return;
+      try {
+        const links = parseLinks(line);
+        answered(links);
+        answered = null;
+      } catch {
+        // Left to the exit, which says what was wrong.
+      }
     });
     child.stderr.setEncoding("utf8").on("data", (d: string) => {
       err += d;
@@ -31,12 +44,17 @@ export class EarlyListing {
     child.stdin.on("error", () => undefined);
     const timer = setTimeout(() => child.kill("SIGKILL"), TIMEOUT_MS);
     this.result = new Promise<LinkInfo[]>((resolve, reject) => {
+      answered = (links) => {
+        clearTimeout(timer);
+        resolve(links);
+      };
       child.once("error", (e) => {
         clearTimeout(timer);
         reject(new Error(`cannot run ${file}: ${e.message}`));
       });
       child.once("close", (code, signal) => {
         clearTimeout(timer);
+        if (!answered) return;
         if (code !== 0) {
           const why = signal ? `killed by ${signal}` : `exit ${code}`;
           reject(new Error(`${argv.join(" ")} (link show) failed (${why}): ${err.trim() || "no output"}`));

@@ -403,11 +403,15 @@ export class GnmiTarget {
 
   /** Requests queued or running. */
   private busy = 0;
+  /** When the last request ended, and the last refreshKernelNames look (performance.now()). */
+  private lastEnded = Number.NEGATIVE_INFINITY;
+  private lastRefresh = Number.NEGATIVE_INFINITY;
 
   private serialized<T>(fn: () => Promise<T>): Promise<T> {
     this.busy++;
     const run = this.lock.then(fn, fn).finally(() => {
       this.busy--;
+      this.lastEnded = performance.now();
     });
     this.lock = run.catch(() => undefined);
     return run;
@@ -432,9 +436,10 @@ export class GnmiTarget {
   /**
    * doSet, with the request's TAPs made in ONE exchange with the TAP helper. The outcome is exactly
    * that of doSet making them one by one: a first pass runs the request assuming every TAP is made
-   * and notes them; the helper makes them in order, stopping at the first it cannot; the ports the
-   * first pass touched are put back as they were and doSet runs again with the helper's real results
-   * (the same TAPs, in the same order, up to that failure, where it stops as it would have).
+   * and notes them; the helper makes them in order, stopping at the first it cannot. All made: the
+   * first pass was the request (its fds filled in). Else the ports the first pass touched are put
+   * back as they were and doSet runs again with the helper's real results (the same TAPs, in the
+   * same order, up to that failure, where it stops as it would have).
    */
   private async doSetBatched(req: WireSetRequest): Promise<unknown> {
     const planned: { name: string; mtu: number }[] = [];
@@ -458,6 +463,17 @@ export class GnmiTarget {
       throw first.err;
     }
     const results = await this.helper.addMany(planned);
+    if (results.length === planned.length && results.every((r) => !(r instanceof Error))) {
+      // Every TAP made, in order: the first pass took the very path doSet takes now, so its outcome
+      // (value or error, every port's state) is the request's; only the TAPs' fds were stand-ins.
+      planned.forEach(({ name }, i) => {
+        const port = this.vi.children.get(name)?.port;
+        if (port) port.fd = (results[i] as MadeTap).fd;
+      });
+      if (first.ok) return first.value;
+      throw first.err;
+    }
+    // The helper refused one: run the request again from the state before, with its real answers.
     saved();
     let i = 0;
     this.makeTap = async (name) => {
@@ -727,12 +743,18 @@ export class GnmiTarget {
 
   /**
    * Re-read every port's kernel name; rewrite the ports file if one changed. Skipped while requests
-   * are queued or running (a pool being made): reading 256 fdinfo files holds the event loop for
-   * ~5 ms of CPU, which a real target does not charge its Sets; a port added by a Set is written
-   * with its name at once, and a rename or move made meanwhile shows at the next idle look.
+   * are queued or running, or one ended less than `idleMs` ago (a pool being made: its next Set
+   * comes as soon as the client has read the answer), for at most 4 periods in a row: reading 256
+   * fdinfo files holds the event loop for ~5 ms of CPU (tens under load), which a real target does
+   * not charge its Sets; a port added by a Set is written with its name at once, and a rename or
+   * move made meanwhile shows at the next look.
    */
-  refreshKernelNames(): void {
+  refreshKernelNames(idleMs = 0): void {
+    const now = performance.now();
     if (this.busy > 0) return;
+    // Requests without a pause never hold a look back for more than 4 periods.
+    if (now - this.lastEnded < idleMs && now - this.lastRefresh < 4 * idleMs) return;
+    this.lastRefresh = now;
     let changed = false;
     for (const p of this.added) {
       if (p.fd === undefined) continue;

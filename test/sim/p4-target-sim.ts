@@ -23,7 +23,7 @@
  *                           its new name; deleted or died with its netns: null). Rewritten
  *                           atomically (temp file + rename) before answering a Set that added a
  *                           port, and when a kernel name changes (looked at every --ports-poll-ms,
- *                           default 250).
+ *                           default 250, once no request came for that long).
  *
  * Prints `listening` on stdout once both servers are bound.
  *
@@ -561,7 +561,8 @@ async function main(): Promise<void> {
     return;
   }
   await warmServePath(gnmiSvc, args.gnmi, target.firstPortName());
-  if (args.portsFile) poll = setInterval(() => target.refreshKernelNames(), args.portsPollMs);
+  // A look only after a whole period without requests: not between the Sets of a pool being made.
+  if (args.portsFile) poll = setInterval(() => target.refreshKernelNames(args.portsPollMs), args.portsPollMs);
   process.stdout.write("listening\n");
 }
 

@@ -25,11 +25,16 @@ import { GnmiClient } from "../../daemon/host/gnmi-client";
 /** Tag byte: field number << 3 | wire type (0 varint, 2 length-delimited). */
 const tag = (field: number, wire: 0 | 2) => ((field << 3) | wire).toString(16).padStart(2, "0");
 const hex = (s: string) => Buffer.from(s, "utf8").toString("hex");
-/** A length-delimited field (every length here is < 128: one byte). */
+/** A length-delimited field; its length a varint (one byte below 128, then 7 bits a byte). */
 function ld(field: number, bodyHex: string): string {
-  const len = bodyHex.length / 2;
-  assert.ok(len < 128);
-  return tag(field, 2) + len.toString(16).padStart(2, "0") + bodyHex;
+  let len = bodyHex.length / 2;
+  let lenHex = "";
+  while (len >= 0x80) {
+    lenHex += ((len & 0x7f) | 0x80).toString(16).padStart(2, "0");
+    len >>= 7;
+  }
+  lenHex += len.toString(16).padStart(2, "0");
+  return tag(field, 2) + lenHex + bodyHex;
 }
 const str = (field: number, s: string) => ld(field, hex(s));
 
@@ -40,6 +45,8 @@ const portPath = (port: string, leaf: string) =>
   elem("interfaces") + elem("virtual-interface", ["name", port]) + elem("config") + elem(leaf);
 
 const captured: Buffer[] = [];
+/** What the server answers a Get with (raw GetResponse bytes); empty by default. */
+let getAnswer = Buffer.alloc(0);
 const server = new grpc.Server();
 const keep = (b: Buffer) => b;
 const empty = () => Buffer.alloc(0);
@@ -60,7 +67,7 @@ server.addService(
       responseStream: false,
       requestSerialize: keep,
       requestDeserialize: keep,
-      responseSerialize: empty,
+      responseSerialize: keep,
       responseDeserialize: keep,
     },
   },
@@ -71,7 +78,7 @@ server.addService(
     },
     Get: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
       captured.push(call.request);
-      cb(null, Buffer.alloc(0));
+      cb(null, getAnswer);
     },
   },
 );
@@ -128,6 +135,74 @@ test("GetRequest: the paths, type ALL (3 = 0, written out), encoding PROTO (5 = 
     const want = `${ld(2, portPath("P4TAP_1", "mtu")) + ld(2, portPath("P4TAP_1", "port-type"))}${tag(3, 0)}00${tag(5, 0)}02`;
     assert.equal(captured[0]?.toString("hex"), want);
   } finally {
+    c.close();
+  }
+});
+
+test("a pool's SetRequest: consecutive ports in ONE request, their leaves in gnmi-cli's order, port-type last", async () => {
+  const c = new GnmiClient({ address: `127.0.0.1:${await port}`, timeoutMs: 3000 });
+  try {
+    captured.length = 0;
+    // The target answers every port-type as not set (uint_val 0, field 3): the pool starts at P4TAP_0.
+    getAnswer = Buffer.alloc(0);
+    await c.createPool(["P4TAP_0", "P4TAP_1"], 64, { mtu: 9000, added: new Set(), first: null });
+    const update = (name: string, leaf: string, valHex: string) =>
+      ld(4, ld(1, portPath(name, leaf)) + ld(3, valHex));
+    const port = (name: string) =>
+      update(name, "pipeline-name", str(1, "pipe")) +
+      update(name, "mempool-name", str(1, "MEMPOOL0")) +
+      // int_val = 2, varint 9000 = 0xa8 0x46
+      update(name, "mtu", `${tag(2, 0)}a846`) +
+      update(name, "port-type", str(1, "TAP"));
+    // The first captured request is createPool's read of P4TAP_0's leaves (a Get): the Set follows.
+    assert.equal(captured.at(-1)?.toString("hex"), port("P4TAP_0") + port("P4TAP_1"));
+  } finally {
+    c.close();
+  }
+});
+
+test("GetResponse read from its bytes: prefix + path, string/int/uint/bool values, unknown fields skipped", async () => {
+  const c = new GnmiClient({ address: `127.0.0.1:${await port}`, timeoutMs: 3000 });
+  /** A varint field (every value here fits the bytes given). */
+  const vi = (field: number, bytesHex: string) => tag(field, 0) + bytesHex;
+  // Update { path (1), val (3) }
+  const upd = (pathHex: string, valHex: string) => ld(4, ld(1, pathHex) + ld(3, valHex));
+  try {
+    getAnswer = Buffer.from(
+      // Notification 1: timestamp (1, varint), prefix (2) /interfaces, then updates.
+      ld(
+        1,
+        vi(1, "8094ebdc03") +
+          ld(2, elem("interfaces")) +
+          // mtu: int_val (2) = -1: ten bytes of two's complement
+          upd(
+            elem("virtual-interface", ["name", "P4TAP_3"]) + elem("config") + elem("mtu"),
+            vi(2, "ffffffffffffffffff01"),
+          ) +
+          // port-type: uint_val (3) = 300 (0xac 0x02); an unknown field 9 (varint) before it
+          upd(
+            elem("virtual-interface", ["name", "P4TAP_3"]) + elem("config") + elem("port-type"),
+            vi(9, "07") + vi(3, "ac02"),
+          ) +
+          // enabled: bool_val (4) = true
+          upd(elem("virtual-interface", ["name", "P4TAP_3"]) + elem("config") + elem("enabled"), vi(4, "01")),
+      ) +
+        // Notification 2: no prefix; a string_val (1), an unknown length-delimited field 7 in the update.
+        ld(1, upd(elem("system") + elem("name"), str(1, "héllo")) + ld(7, hex("x"))),
+      "hex",
+    );
+    const got = await c.get(["/interfaces/virtual-interface[name=P4TAP_3]/config/mtu"]);
+    assert.deepEqual(got, [
+      { path: "/interfaces/virtual-interface[name=P4TAP_3]/config/mtu", value: -1 },
+      { path: "/interfaces/virtual-interface[name=P4TAP_3]/config/port-type", value: 300 },
+      { path: "/interfaces/virtual-interface[name=P4TAP_3]/config/enabled", value: true },
+      { path: "/system/name", value: "héllo" },
+    ]);
+    // A message cut short is an error naming the call, not a wrong answer.
+    getAnswer = Buffer.from(ld(1, ld(2, elem("interfaces"))).slice(0, 6), "hex");
+    await assert.rejects(c.get(["/system/name"]), /gNMI target .* answered/);
+  } finally {
+    getAnswer = Buffer.alloc(0);
     c.close();
   }
 });
