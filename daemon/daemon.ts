@@ -31,6 +31,7 @@ import { Engine } from "./engine/engine";
 import { chassisRoomProblem } from "./host/chassis-config";
 import { checkFiles, daemonFileRules } from "./host/file-modes";
 import { InstanceLock, InstanceLockError } from "./host/instance-lock";
+import { endIpSessions } from "./host/ip-session";
 import { setChildLogLimits } from "./host/log-follower";
 import { deleteNetns, ensureNetns, netnsExists } from "./host/netns";
 import { PortReservation } from "./host/port-reservation";
@@ -382,6 +383,8 @@ export class Daemon {
           this.engine.detach();
         }
       }
+      // The long-lived ip readers (host/ip-session.ts) hold their namespaces: end them first.
+      endIpSessions();
       // The namespace is the datapath's (sandbox, tests): it goes with it, once it is made.
       await this.netnsMade.catch(() => undefined);
       if (cfg?.datapath.stopOnExit && cfg.datapath.netns) await deleteNetns(cfg.datapath.netns);
@@ -404,6 +407,7 @@ export class Daemon {
 
   /** Closes the database, drops the instance lock and the notifier; returns code. */
   private release(code: ExitCode): ExitCode {
+    endIpSessions();
     this.heldPort?.close();
     this.heldPort = null;
     this.store?.close();
