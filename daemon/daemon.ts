@@ -42,6 +42,7 @@ import { SystemdReadiness } from "./notify/readiness";
 import { SystemdNotifier, scrubChildEnv } from "./notify/sd-notify";
 import { projectRoot } from "./paths";
 import { Preflight } from "./preflight";
+import { collectStartUpGarbage } from "./start-up-garbage";
 import { StateError, StateStore, StateStoreFailure } from "./state/store";
 
 /** The process exits with this code: 0 stopped cleanly, 1 runtime error, 2 bad configuration. */
@@ -161,6 +162,17 @@ export class Daemon {
       throw new Stopped();
     }
     readiness.apiListening();
+    // Once the node is first ready, start-up is over: its garbage goes (start-up-garbage.ts).
+    const firstReady = (st: { phase: string }) => {
+      if (st.phase !== "ready") return;
+      engine.off("phase", firstReady);
+      setImmediate(() => {
+        const ms = collectStartUpGarbage();
+        if (ms !== null) this.log?.info({ ms: Math.round(ms) }, "start-up garbage collected");
+      }).unref();
+    };
+    engine.on("phase", firstReady);
+    firstReady(engine.status()); // ready before the API listened
     this.checkpoint();
     // A job a crash (or a stop) cut short resumes at its first unfinished step.
     jobs.resumeInterrupted().catch((err: unknown) => this.fail("job resume failed", err));
