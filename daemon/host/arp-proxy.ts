@@ -22,7 +22,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { describeFailure, runCommand } from "./command";
-import { endIpSession, ipSessionLinkNames, ipSessionShow } from "./ip-session";
+import { ipSessionLinkNames, ipSessionShow, renewIpSession } from "./ip-session";
 import { assertIfnames } from "./links";
 import { inNetns } from "./netns";
 
@@ -240,7 +240,7 @@ export async function kernelArpProxyState(
     const st = await sessionState(netns, ifname, keys);
     if (st === null) break;
     if (st !== "stale") return st;
-    endIpSession(netns); // the next question starts an ip with an empty cache
+    await renewIpSession(netns); // a new ip, with an empty cache
   }
   const argv = inNetns(netns, ["sysctl", ...keys]);
   const r = await runCommand(argv, { timeoutMs: 10_000 });

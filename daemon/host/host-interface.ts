@@ -9,7 +9,7 @@
  */
 import { networkInterfaces } from "node:os";
 import { describeFailure, runCommand } from "./command";
-import { ipSessionShow } from "./ip-session";
+import { ipSessionShow, renewIpSession } from "./ip-session";
 import { assertIfnames, describeBatchFailure, ipArgv, lastJsonLine, runIpBatch } from "./links";
 
 export interface HostInterfaceSpec {
@@ -178,6 +178,9 @@ export async function ensureHostInterface(
   if (!before.hasAddress) lines.push(`addr add ${addr.cidr} dev ${spec.name}`);
   lines.push(`addr show dev ${spec.name}`);
   const r = await runIpBatch(netns, lines, ["-j"]);
+  // A rename (batch lines 1-2: down, rename) leaves the name cache of the namespace's ip reader
+  // stale (the ARP proxy's reads print names from it): a new reader.
+  if (renamed && (r.code === 0 || (r.failedLine ?? 0) > 2)) await renewIpSession(netns);
   let addressAdded = !before.hasAddress;
   let st: HostInterfaceState;
   if (r.code === 0) {

@@ -100,6 +100,26 @@ export class IpSession {
     return run;
   }
 
+  /**
+   * A running helper is replaced by a new one (its name cache is stale: names changed). Taken in
+   * turn with the questions, so one another caller has in flight is still answered by the old one;
+   * resolves once the new one runs.
+   */
+  renew(): Promise<void> {
+    const run = this.queue.then(() => {
+      if (!this.child) return; // the next question starts a new one anyway
+      this.end();
+      if (this.netns !== null) {
+        const id = nsIdentity(this.netns);
+        if (id === null) return;
+        this.identity = id;
+      }
+      this.start();
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
   /** End the helper (it is started again by the next question). */
   end(): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
@@ -262,6 +282,11 @@ export function ipSession(netns: string | null): IpSession {
 /** End the namespace's session (before the namespace is deleted: it would keep it alive). */
 export function endIpSession(netns: string | null): void {
   sessions.get(key(netns))?.end();
+}
+
+/** A new ip for the namespace's reader, if one runs (names changed: its name cache is stale). */
+export async function renewIpSession(netns: string | null): Promise<void> {
+  await sessions.get(key(netns))?.renew();
 }
 
 /** End every session (the daemon stops). */
