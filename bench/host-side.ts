@@ -6,7 +6,8 @@
  * processes spawned and the daemon's own CPU time (a spawn from a large process costs its parent
  * CPU). Reference, same run: the same changes by hand in the fewest processes, one `ip -batch -`
  * (TAPs, group, rename, up, address) and one `ip netns exec NS sysctl -w` (3 keys).
- * Every process the components run goes through execFile (daemon/host/command.ts): counted here.
+ * Every process the components run goes through execFile (daemon/host/command.ts) or, for a
+ * namespace's ip reader, spawn (daemon/host/ip-session.ts): counted here.
  *
  * `--own`: the same in the daemon's own namespace (datapath.netns null, production), re-run in a
  * child node process inside a scratch namespace. BENCH_ROUNDS (default 10) fresh namespaces each.
@@ -34,6 +35,12 @@ childProcess.execFile = ((...a: unknown[]) => {
   spawns++;
   return (real as (...x: unknown[]) => unknown)(...a);
 }) as unknown as typeof childProcess.execFile;
+// A namespace's long-lived ip reader (daemon/host/ip-session.ts) is started with spawn.
+const realSpawn = childProcess.spawn;
+childProcess.spawn = ((...a: unknown[]) => {
+  spawns++;
+  return (realSpawn as (...x: unknown[]) => unknown)(...a);
+}) as unknown as typeof childProcess.spawn;
 
 interface Cost {
   ms: number;

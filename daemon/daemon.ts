@@ -31,6 +31,7 @@ import { Engine } from "./engine/engine";
 import { chassisRoomProblem } from "./host/chassis-config";
 import { checkFiles, daemonFileRules } from "./host/file-modes";
 import { InstanceLock, InstanceLockError } from "./host/instance-lock";
+import { endIpSessions } from "./host/ip-session";
 import { setChildLogLimits } from "./host/log-follower";
 import { deleteNetns, ensureNetns, netnsExists } from "./host/netns";
 import { PortReservation } from "./host/port-reservation";
@@ -41,6 +42,7 @@ import { SystemdReadiness } from "./notify/readiness";
 import { SystemdNotifier, scrubChildEnv } from "./notify/sd-notify";
 import { projectRoot } from "./paths";
 import { Preflight } from "./preflight";
+import { collectStartUpGarbage } from "./start-up-garbage";
 import { StateError, StateStore, StateStoreFailure } from "./state/store";
 
 /** The process exits with this code: 0 stopped cleanly, 1 runtime error, 2 bad configuration. */
@@ -160,6 +162,17 @@ export class Daemon {
       throw new Stopped();
     }
     readiness.apiListening();
+    // Once the node is first ready, start-up is over: its garbage goes (start-up-garbage.ts).
+    const firstReady = (st: { phase: string }) => {
+      if (st.phase !== "ready") return;
+      engine.off("phase", firstReady);
+      setImmediate(() => {
+        const ms = collectStartUpGarbage();
+        if (ms !== null) this.log?.info({ ms: Math.round(ms) }, "start-up garbage collected");
+      }).unref();
+    };
+    engine.on("phase", firstReady);
+    firstReady(engine.status()); // ready before the API listened
     this.checkpoint();
     // A job a crash (or a stop) cut short resumes at its first unfinished step.
     jobs.resumeInterrupted().catch((err: unknown) => this.fail("job resume failed", err));
@@ -382,6 +395,8 @@ export class Daemon {
           this.engine.detach();
         }
       }
+      // The long-lived ip readers (host/ip-session.ts) hold their namespaces: end them first.
+      endIpSessions();
       // The namespace is the datapath's (sandbox, tests): it goes with it, once it is made.
       await this.netnsMade.catch(() => undefined);
       if (cfg?.datapath.stopOnExit && cfg.datapath.netns) await deleteNetns(cfg.datapath.netns);
@@ -404,6 +419,7 @@ export class Daemon {
 
   /** Closes the database, drops the instance lock and the notifier; returns code. */
   private release(code: ExitCode): ExitCode {
+    endIpSessions();
     this.heldPort?.close();
     this.heldPort = null;
     this.store?.close();

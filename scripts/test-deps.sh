@@ -24,4 +24,6 @@ have kubectl || need+=(kubernetes-client)
 installed openvswitch-switch-dpdk || need+=(openvswitch-switch-dpdk)
 installed librte-net-tap23 || need+=(librte-net-tap23)
 installed librte-mempool-ring23 || need+=(librte-mempool-ring23)
+# test/integration/idle-daemon.test.ts watches the idle daemon's execve calls (strace -f).
+have strace || need+=(strace)
 exec bash scripts/install-packages.sh test-deps "${need[@]}"

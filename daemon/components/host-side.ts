@@ -17,9 +17,10 @@ import { ProcessComponent } from "./process-component";
  * 169.254.1.1/32 dev TAP_0`, idempotent. Ready when TAP_0 exists, is up and has its address;
  * reconcile puts back an address or an up flag someone removed.
  *
- * Processes: start is one `ip` (two when it changes something: ensureHostInterface); the probe
- * right after a start takes start's read-back. In the daemon's own namespace a probe or reconcile
- * that finds TAP_0 up and running with its address asks no process (getifaddrs); otherwise one.
+ * Processes: a read asks the namespace's long-lived ip reader (host/ip-session.ts: none per read);
+ * a change is one `ip -batch`; the probe right after a start takes start's read-back. In the
+ * daemon's own namespace a probe or reconcile that finds TAP_0 up and running with its address
+ * asks only getifaddrs.
  */
 export class HostInterfaceComponent implements Component {
   readonly name = "host-if";
@@ -99,8 +100,8 @@ export class HostInterfaceComponent implements Component {
  * arp-proxy, kernel mode: proxy_arp, forwarding and proxy_delay=0 on the host interface, so the
  * kernel answers ARP on it with its MAC; no binary needed. Reconcile re-applies changed settings.
  * Processes: none in the daemon's own namespace (/proc/sys files); in a datapath namespace one
- * `sysctl` to set and read back, one per probe or reconcile; the probe right after a start takes
- * start's read-back.
+ * `sysctl` to set and read back, and a probe or reconcile asks the namespace's long-lived ip
+ * reader (none per read); the probe right after a start takes start's read-back.
  */
 export class KernelArpProxyComponent implements Component {
   readonly name = "arp-proxy";

@@ -15,12 +15,14 @@
  * reads one without, in order; a failing key is named on stderr, the others still done, exit
  * non-zero): `ip netns exec` enters the namespace and remounts /sys for it, and /proc/sys/net is per
  * network namespace, so only that namespace's settings change. A daemon process never setns()es
- * itself. In the daemon's own namespace (production) they are the files under /proc/sys/net,
+ * itself. A routine read there (probe, reconcile) asks the namespace's long-lived ip reader instead
+ * (kernelArpProxyState: netconf and ntable, no process). In the daemon's own namespace (production) they are the files under /proc/sys/net,
  * written and read in-process: /proc/sys/net shows the namespace of the process that opens it,
  * whatever the mount namespace.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { describeFailure, runCommand } from "./command";
+import { ipSessionLinkNames, ipSessionShow, renewIpSession } from "./ip-session";
 import { assertIfnames } from "./links";
 import { inNetns } from "./netns";
 
@@ -166,9 +168,67 @@ function readProcState(ifname: string, keys: readonly string[]): KernelArpProxyS
   return stateOf(keys, values);
 }
 
+/** iproute2 prints a netconf switch as a JSON boolean (6.x); older ones print "on"/"off". */
+const isOn = (v: unknown) => v === true || v === "on" || v === 1;
+
+interface NetconfJson {
+  family?: string;
+  interface?: string;
+  forwarding?: unknown;
+  proxy_neigh?: unknown;
+}
+
+interface NtableJson {
+  family?: string;
+  dev?: string;
+  proxy_delay?: number;
+}
+
+const sameSet = (a: Set<string>, b: Set<string>) => a.size === b.size && [...a].every((x) => b.has(x));
+
 /**
- * Read back the three settings: ONE `sysctl` process in `netns`, none in the daemon's own namespace
- * (null: the /proc/sys files).
+ * The three settings from the namespace's long-lived ip (host/ip-session.ts, no process): the
+ * `netconf show` dump (forwarding; proxy_neigh, which is IPv4's proxy_arp:
+ * net/ipv4/devinet.c inet_netconf_fill_devconf) and the `ntable show name arp_cache` dump
+ * (proxy_delay in ms). Both print device names from ip's own cache, which a rename behind its
+ * back leaves stale: the names they print must be exactly the links a `link show` dump (names
+ * from the kernel) lists right after, else "stale". null: no session can answer now.
+ */
+async function sessionState(
+  netns: string,
+  ifname: string,
+  keys: readonly string[],
+): Promise<KernelArpProxyState | "stale" | null> {
+  const conf = await ipSessionShow(netns, ["netconf", "show"], 10_000);
+  const tables = conf && (await ipSessionShow(netns, ["ntable", "show", "name", "arp_cache"], 10_000));
+  const live = tables && (await ipSessionLinkNames(netns, 10_000));
+  if (!conf || !tables || !live) return null;
+  for (const r of [conf, tables]) if (r.code !== 0) throw new Error(describeFailure(r.argv, r));
+  const v4 = (JSON.parse(conf.stdout) as NetconfJson[]).filter(
+    (e) => e.family === "inet" && e.interface !== "all" && e.interface !== "default",
+  );
+  const arp = (JSON.parse(tables.stdout) as NtableJson[]).filter(
+    (t) => t.family === "inet" && t.dev !== undefined,
+  );
+  if (!sameSet(new Set(v4.map((e) => e.interface ?? "")), live)) return "stale";
+  if (!sameSet(new Set(arp.map((t) => t.dev ?? "")), live)) return "stale";
+  const c = v4.find((e) => e.interface === ifname);
+  if (!c) return { ...GONE };
+  const delay = arp.find((t) => t.dev === ifname)?.proxy_delay;
+  const [kProxy, kFwd, kDelay] = keys as [string, string, string];
+  const values = new Map<string, string>([
+    [kProxy, isOn(c.proxy_neigh) ? "1" : "0"],
+    [kFwd, isOn(c.forwarding) ? "1" : "0"],
+  ]);
+  // ntable says milliseconds; the sysctl (and this state) jiffies of USER_HZ 100.
+  if (typeof delay === "number") values.set(kDelay, String(Math.round(delay / 10)));
+  return stateOf(keys, values);
+}
+
+/**
+ * Read back the three settings: none in the daemon's own namespace (null: the /proc/sys files); in
+ * `netns`, through the namespace's long-lived ip (sessionState; a stale name cache starts a fresh
+ * ip once), else ONE `sysctl` process.
  */
 export async function kernelArpProxyState(
   netns: string | null,
@@ -176,6 +236,12 @@ export async function kernelArpProxyState(
 ): Promise<KernelArpProxyState> {
   const keys = kernelArpProxySysctls(ifname).map(([k]) => k);
   if (netns === null) return readProcState(ifname, keys);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const st = await sessionState(netns, ifname, keys);
+    if (st === null) break;
+    if (st !== "stale") return st;
+    await renewIpSession(netns); // a new ip, with an empty cache
+  }
   const argv = inNetns(netns, ["sysctl", ...keys]);
   const r = await runCommand(argv, { timeoutMs: 10_000 });
   const values = sysctlValues(r.stdout);

@@ -1,13 +1,15 @@
 /**
  * The host interface (docs/architecture.md#host-interface-and-arp-proxy):
  * `ip link set P4TAP_0 name TAP_0; ip link set TAP_0 up; ip addr add 169.254.1.1/32 dev TAP_0`, made
- * idempotent (already renamed, up or addressed is success) and probed with ONE `ip -j addr show dev X`
- * so a removed address can be restored. Ensuring is one read and, only when something is missing,
+ * idempotent (already renamed, up or addressed is success) and probed (hostInterfaceState: the
+ * namespace's long-lived ip reader, no process) so a removed address can be restored. Ensuring is
+ * one read and, only when something is missing,
  * ONE `ip -j -batch -` that makes the changes and reads the result back (its last line is the show).
  * In the daemon's own namespace a probe first asks the kernel in-process (getifaddrs, no spawn).
  */
 import { networkInterfaces } from "node:os";
 import { describeFailure, runCommand } from "./command";
+import { ipSessionShow, renewIpSession } from "./ip-session";
 import { assertIfnames, describeBatchFailure, ipArgv, lastJsonLine, runIpBatch } from "./links";
 
 export interface HostInterfaceSpec {
@@ -101,7 +103,13 @@ function stateOf(json: string, name: string, want: ParsedAddress): HostInterface
   };
 }
 
-/** {exists, up, hasAddress} of `name` from ONE `ip -j addr show dev NAME`. */
+/**
+ * {exists, up, hasAddress} of `name`. Through the namespace's long-lived ip (host/ip-session.ts: no
+ * process per probe) the whole `addr show` dump is asked and `name` found in it: a dump prints
+ * each link's name from the kernel's message, whereas `addr show dev NAME` would resolve NAME
+ * through that process's name cache, which a rename or a delete behind its back leaves stale.
+ * Without a session: ONE `ip -j addr show dev NAME`.
+ */
 export async function hostInterfaceState(
   netns: string | null,
   name: string,
@@ -109,6 +117,11 @@ export async function hostInterfaceState(
 ): Promise<HostInterfaceState> {
   assertIfnames([name]);
   const want = parseAddress(address);
+  const dump = await ipSessionShow(netns, ["addr", "show"], 10_000);
+  if (dump !== null) {
+    if (dump.code !== 0) throw new Error(describeFailure(dump.argv, dump));
+    return stateOf(dump.stdout, name, want);
+  }
   const argv = ipArgv(netns, ["-j", "addr", "show", "dev", name]);
   const r = await runCommand(argv, { timeoutMs: 10_000 });
   if (r.code !== 0) {
@@ -165,6 +178,9 @@ export async function ensureHostInterface(
   if (!before.hasAddress) lines.push(`addr add ${addr.cidr} dev ${spec.name}`);
   lines.push(`addr show dev ${spec.name}`);
   const r = await runIpBatch(netns, lines, ["-j"]);
+  // A rename (batch lines 1-2: down, rename) leaves the name cache of the namespace's ip reader
+  // stale (the ARP proxy's reads print names from it): a new reader.
+  if (renamed && (r.code === 0 || (r.failedLine ?? 0) > 2)) await renewIpSession(netns);
   let addressAdded = !before.hasAddress;
   let st: HostInterfaceState;
   if (r.code === 0) {

@@ -9,6 +9,7 @@
  * this kernel for tun/tap devices: test/integration/taps-kernel.test.ts).
  */
 import { type CommandResult, describeFailure, runCommand } from "./command";
+import { ipShow } from "./ip-session";
 
 export interface LinkInfo {
   name: string;
@@ -150,9 +151,15 @@ export function parseLinks(json: string): LinkInfo[] {
   });
 }
 
-/** Every link in the namespace from ONE `ip -j -d link show`. */
-export async function listLinks(netns: string | null): Promise<LinkInfo[]> {
-  const r = await ip(netns, ["-j", "-d", "link", "show"]);
+/**
+ * Every link in the namespace from ONE `ip -j -d link show`, asked through the namespace's
+ * long-lived ip (host/ip-session.ts: no process per look) for namespaces the daemon reads again
+ * and again (the datapath's); `once` runs its own process (a pod's namespace, listed once).
+ */
+export async function listLinks(netns: string | null, opts: { once?: boolean } = {}): Promise<LinkInfo[]> {
+  if (opts.once) return parseLinks((await ip(netns, ["-j", "-d", "link", "show"])).stdout);
+  const r = await ipShow(netns, ["link", "show"], TIMEOUT_MS);
+  if (r.code !== 0) throw new Error(describeFailure(r.argv, r));
   return parseLinks(r.stdout);
 }
 

@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { describeFailure, runCommand } from "./command";
+import { endIpSession } from "./ip-session";
 
 /** Network namespaces by name (iproute2's /run/netns). Used by the sandbox profile and tests. */
 export const netnsPath = (name: string) => `/run/netns/${assertNetnsName(name)}`;
@@ -36,6 +37,8 @@ export async function ensureNetns(name: string): Promise<boolean> {
 }
 
 export async function deleteNetns(name: string): Promise<void> {
+  // Its long-lived ip reader (host/ip-session.ts) would keep it alive, TAPs and all.
+  endIpSession(name);
   if (!existsSync(netnsPath(name))) return;
   const argv = ["ip", "netns", "del", name];
   const r = await runCommand(argv, { timeoutMs: 10_000 });

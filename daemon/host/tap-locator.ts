@@ -58,7 +58,7 @@ export async function findTapsByMac(
       const ns = spaces[next++] as string;
       let links: Awaited<ReturnType<typeof listLinks>>;
       try {
-        links = await listLinks(ns);
+        links = await listLinks(ns, { once: true });
       } catch {
         continue; // gone meanwhile (a pod deleted), or not a network namespace
       }
