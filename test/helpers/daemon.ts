@@ -20,13 +20,33 @@ export function scratchDir(prefix = "offloadd-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
+/** Ports handed out by this process: never twice. */
+const handedOut = new Set<number>();
+
+/**
+ * A free loopback port BELOW the kernel's ephemeral range (net.ipv4.ip_local_port_range). A port from
+ * that range (listen(0)) can be taken while its server is down by any outgoing connection, even by a
+ * client retrying to reach that very server: connect() may pick the port as its own source port and
+ * connect to itself (TCP simultaneous open), and the server, restarted, cannot bind it (seen in CI:
+ * the simulator's gNMI port after `datapath down`). Real nodes use fixed low ports (gNMI 9559).
+ */
 export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const addr = srv.address();
-  await new Promise<void>((r) => srv.close(() => r()));
-  if (!addr || typeof addr === "string") throw new Error("no port");
-  return addr.port;
+  const low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+  const top = Math.max(Math.min(low, 65536) - 3, 10_100); // room for writeConfig's port + 2
+  for (let tries = 0; tries < 200; tries++) {
+    const port = 10_000 + Math.floor(Math.random() * (top - 10_000));
+    if (handedOut.has(port)) continue;
+    const srv = createServer();
+    const ok = await new Promise<boolean>((r) => {
+      srv.once("error", () => r(false));
+      srv.listen(port, "127.0.0.1", () => r(true));
+    });
+    if (!ok) continue;
+    await new Promise<void>((r) => srv.close(() => r()));
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error("no free port below the ephemeral range");
 }
 
 type Overrides = Record<string, unknown>;
