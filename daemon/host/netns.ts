@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, statfsSync, unlinkSync } from "node:fs";
 import { describeFailure, runCommand } from "./command";
 import { endIpSession } from "./ip-session";
 
@@ -18,14 +18,32 @@ export function assertNetnsName(name: string): string {
   return name;
 }
 
-/** True when the named namespace exists (its /run/netns file is there). */
+/** statfs(2) f_type of nsfs: what a namespace bind-mounted by `ip netns add` shows. */
+const NSFS_MAGIC = 0x6e736673;
+
+/**
+ * True when the named namespace exists: its /run/netns file is a mounted namespace. A plain file
+ * there is not one: `ip netns add` run inside a private mount namespace (a test, a sandboxed unit)
+ * leaves its file behind on the shared /run without the mount, and setns() on it fails (EINVAL).
+ */
 export function netnsExists(name: string): boolean {
-  return existsSync(netnsPath(name));
+  return isNetnsMount(netnsPath(name));
+}
+
+/** True when `path` is a mounted network namespace (not a plain file, not missing). */
+export function isNetnsMount(path: string): boolean {
+  try {
+    return statfsSync(path).type === NSFS_MAGIC;
+  } catch {
+    return false; // no such file
+  }
 }
 
 /** Create the namespace unless it exists; returns true when this call created it. */
 export async function ensureNetns(name: string): Promise<boolean> {
-  if (existsSync(netnsPath(name))) return false;
+  if (netnsExists(name)) return false;
+  // A stale plain file (see netnsExists) would make `ip netns add` fail with "File exists".
+  if (existsSync(netnsPath(name))) unlinkSync(netnsPath(name));
   const argv = ["ip", "netns", "add", name];
   const r = await runCommand(argv, { timeoutMs: 10_000 });
   if (r.code !== 0) throw new Error(describeFailure(argv, r));

@@ -10,8 +10,9 @@
  * search lists the links of each named namespace: one `ip -n NS -j -d link show` per namespace,
  * run only when a TAP left and its place is not known yet (or was asked for).
  */
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { listLinks } from "./links";
+import { isNetnsMount } from "./netns";
 
 /** iproute2's NETNS_RUN_DIR: where `ip netns add` (and CNI runtimes) bind-mount named namespaces. */
 export const NETNS_DIR = "/run/netns";
@@ -28,7 +29,7 @@ export function namedNetns(): string[] {
 }
 
 export function netnsExists(name: string): boolean {
-  return NETNS_NAME.test(name) && existsSync(`${NETNS_DIR}/${name}`);
+  return NETNS_NAME.test(name) && isNetnsMount(`${NETNS_DIR}/${name}`);
 }
 
 export interface FoundTap {
