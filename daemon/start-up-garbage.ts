@@ -11,11 +11,12 @@
  * handlers are compiled again by their first request). bench/api, same period: RSS idle 71-72 MB
  * before, ~70 MB with one collection, 68-69 MB with six. Paid once, at ready (the time is logged).
  *
- * A tick stays queued during the collections: a full collection with no TickObject alive loses (we infer: its
- * maps are reached only through weak transitions) what process.nextTick's object literal had learnt, and
- * nextTick then builds every TickObject the slow way for the rest of the process's life. Measured with
- * --cpu-prof under bench/api's load: nextTick's self time 1.5-1.8 s a run against ~0.1 s without
- * the collections (the same request count); with the tick queued, back to ~0.1 s.
+ * A tick stays queued during the collections: a full collection with no TickObject alive loses
+ * (we infer: its maps are reached only through weak transitions) what process.nextTick's object
+ * literal had learnt, and nextTick then builds every TickObject the slow way for the rest of the
+ * process's life. Measured with --cpu-prof under bench/api's load: nextTick's self time 1.5-1.8 s
+ * a run against ~0.1 s without the collections (same request count); with the tick queued, ~0.1 s.
+ * Other request-path code may lose the same way (not shown: the bench is too noisy here).
  *
  * V8 offers no full collection to a script without --expose-gc; the flag set at run time applies to
  * contexts made afterwards, so the collector is taken from a throwaway context (the flag changes
