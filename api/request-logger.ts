@@ -1,65 +1,17 @@
 /**
- * Each request's `request.log`: the API logger's child bound to the request id (fastify's default), but
- * made only when the request logs something. fastify makes the child for every request, and pino's
- * child() was a measurable part of a GET /v1/status, which logs nothing (request lines are written for
- * mutations and errors only, api/server.ts): the lines written are the same, with the same reqId.
+ * The API's log lines, written by the API itself rather than through fastify's logger. Given a logger,
+ * fastify makes (or asks a factory for) a child logger on every request and listens for the end of
+ * every response to time it; a GET of a cached body (/v1/status, /v1/ready, /healthz) logs nothing, so
+ * that was work for nothing on the request path (bench/api). The server is built with `logger: false`
+ * (request.log is fastify's no-op logger) and the lines it does write (mutations, errors, a slow event
+ * stream) come from here: the same messages, bound to the request id as fastify's children were.
  */
-import type { FastifyBaseLogger } from "fastify";
-import type { Bindings, ChildLoggerOptions } from "pino";
+import type { FastifyRequest } from "fastify";
+import type { Logger } from "pino";
 
-type LogArgs = Parameters<FastifyBaseLogger["info"]>;
+export type RequestLog = (request: FastifyRequest) => Logger | null;
 
-class LazyChildLogger {
-  #child: FastifyBaseLogger | null = null;
-
-  constructor(
-    private readonly parent: FastifyBaseLogger,
-    private readonly bindings: Bindings,
-    private readonly options: ChildLoggerOptions,
-  ) {}
-
-  private get real(): FastifyBaseLogger {
-    this.#child ??= this.parent.child(this.bindings, this.options);
-    return this.#child;
-  }
-
-  get level(): string {
-    return this.real.level;
-  }
-  set level(level: string) {
-    this.real.level = level;
-  }
-  fatal(...args: LogArgs): void {
-    this.real.fatal(...args);
-  }
-  error(...args: LogArgs): void {
-    this.real.error(...args);
-  }
-  warn(...args: LogArgs): void {
-    this.real.warn(...args);
-  }
-  info(...args: LogArgs): void {
-    this.real.info(...args);
-  }
-  debug(...args: LogArgs): void {
-    this.real.debug(...args);
-  }
-  trace(...args: LogArgs): void {
-    this.real.trace(...args);
-  }
-  silent(...args: LogArgs): void {
-    this.real.silent(...args);
-  }
-  child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
-    return this.real.child(bindings, options);
-  }
-}
-
-/** fastify's childLoggerFactory option (called with the server as `this`, unused). */
-export function lazyChildLogger(
-  logger: FastifyBaseLogger,
-  bindings: Bindings,
-  options: ChildLoggerOptions,
-): FastifyBaseLogger {
-  return new LazyChildLogger(logger, bindings, options);
+/** The logger for one request's lines (the API logger's child with its reqId), or null: no logging. */
+export function requestLog(log: Logger | null): RequestLog {
+  return (request) => log?.child({ reqId: request.id }) ?? null;
 }

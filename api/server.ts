@@ -17,14 +17,13 @@ import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
-  LogController,
 } from "fastify";
 import type { Logger } from "pino";
 import { type EngineApi, UnknownComponentError } from "../daemon/engine/component";
 import type { PreflightApi } from "../daemon/preflight";
 import { createMetrics } from "./metrics";
 import access, { type AccessOptions, BODY_LIMIT, isMutating, securitySchemes } from "./plugins/access";
-import { lazyChildLogger } from "./request-logger";
+import { type RequestLog, requestLog } from "./request-logger";
 import componentRoutes from "./routes/components";
 import datapathRoutes from "./routes/datapath";
 import eventRoutes from "./routes/events";
@@ -73,14 +72,11 @@ const ajvOptions = {
 
 /** Builds the API; registers every route but does not listen. */
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
+  // No fastify logger: with one, every request pays for a child logger and a response timer although a
+  // GET logs nothing. The API's own lines (mutations, errors) are written by api/request-logger.ts.
+  const logFor = requestLog(opts.logger || null);
   const app = Fastify({
-    // request.log is made only when a request logs (api/request-logger.ts).
-    ...(opts.logger
-      ? { loggerInstance: opts.logger, childLoggerFactory: lazyChildLogger }
-      : { logger: false }),
-    // Request lines for a scraped /metrics and polled /healthz would flood the journal: mutations and
-    // errors are logged below instead.
-    logController: new LogController({ disableRequestLogging: true }),
+    logger: false,
     schemaErrorFormatter: formatValidationErrors,
     bodyLimit: BODY_LIMIT,
     // Each route's response serializers are compiled on its first answer, not all at start-up.
@@ -104,7 +100,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
 
   for (const schema of sharedSchemas) app.addSchema(schema);
 
-  app.setErrorHandler((err: FastifyError, request, reply) => sendError(err, request, reply));
+  app.setErrorHandler((err: FastifyError, request, reply) => sendError(err, request, reply, logFor));
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split("?")[0]?.slice(0, 200) ?? "";
     return reply.code(404).send({
@@ -122,7 +118,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     if (!methods.some((m) => isMutating(m))) return;
     if (route.schema?.body === undefined) route.preValidation = [...hooks(route.preValidation), rejectBody];
-    route.onResponse = [...hooks(route.onResponse), logMutation];
+    route.onResponse = [...hooks(route.onResponse), logMutation(logFor)];
   });
 
   // Before swagger and the routes: its onRoute hook adds the security requirement and answers to each.
@@ -138,7 +134,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   await app.register(statusRoutes, routeOpts);
   await app.register(componentRoutes, routeOpts);
   await app.register(datapathRoutes, routeOpts);
-  await app.register(eventRoutes, { ...routeOpts, heartbeatMs: opts.sseHeartbeatMs ?? 15_000 });
+  await app.register(eventRoutes, { ...routeOpts, heartbeatMs: opts.sseHeartbeatMs ?? 15_000, logFor });
   await app.register(metricsRoutes, { metrics });
   await app.register(preflightRoutes, { preflight: opts.preflight ?? null });
   await app.register(tapRoutes, { taps: opts.taps ?? null });
@@ -208,7 +204,7 @@ function servedFile(file: string) {
   };
 }
 
-function sendError(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+function sendError(err: FastifyError, request: FastifyRequest, reply: FastifyReply, logFor: RequestLog) {
   if (err.validation) {
     return reply.code(400).send({ error: "invalid_request", message: err.message });
   }
@@ -232,7 +228,7 @@ function sendError(err: FastifyError, request: FastifyRequest, reply: FastifyRep
               : "invalid_request";
     return reply.code(status).send({ error: code, message: err.message });
   }
-  request.log.error({ err, method: request.method, url: request.url }, "API request failed");
+  logFor(request)?.error({ err, method: request.method, url: request.url }, "API request failed");
   return reply.code(500).send({
     error: "internal_error",
     message: `internal error while serving ${request.method} ${request.routeOptions.url ?? "this route"}; the daemon's log has the details`,
@@ -285,12 +281,20 @@ function rejectBody(request: FastifyRequest, reply: FastifyReply, done: () => vo
   });
 }
 
-function logMutation(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
-  request.log.info(
-    { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
-    "api request",
-  );
-  done();
+/** The request line of a mutation (an onResponse hook: reply.elapsedTime is timed for these routes only). */
+function logMutation(logFor: RequestLog) {
+  return (request: FastifyRequest, reply: FastifyReply, done: () => void): void => {
+    logFor(request)?.info(
+      {
+        method: request.method,
+        url: request.url,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      "api request",
+    );
+    done();
+  };
 }
 
 function isEmptyBody(body: unknown): boolean {

@@ -21,12 +21,30 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 interface Load {
   rps: number;
   p99: number;
+  /** The server's CPU time (user + system, every thread) per request answered, µs. */
+  cpuUs: number;
 }
 
-async function load(url: string): Promise<Load> {
+/** CPU time a process has used, ms (utime + stime of /proc/PID/stat, in clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/**
+ * 50 connections for DURATION seconds against `url`, served by process `pid`. Besides req/s, the
+ * server's CPU time per request: on this shared 2-core machine req/s moves with whatever else runs,
+ * the CPU a request costs much less.
+ */
+async function load(url: string, pid: number): Promise<Load> {
+  const cpu0 = cpuMs(pid);
   const r = await autocannon({ url, connections: 50, duration: DURATION });
   if (r.non2xx > 0 || r.errors > 0) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
-  return { rps: r.requests.average, p99: r.latency.p99 };
+  return {
+    rps: r.requests.average,
+    p99: r.latency.p99,
+    cpuUs: ((cpuMs(pid) - cpu0) * 1000) / r.requests.total,
+  };
 }
 
 /** Resident set size of a process, MB (VmRSS of /proc/PID/status). */
@@ -81,13 +99,14 @@ export async function benchApi(): Promise<number> {
 
     // Load: warm both, then alternate, best of two each (same machine, same moment).
     const loadStart = performance.now();
-    await load(bareUrl);
-    await load(daemonUrl);
+    const barePid = server.pid as number;
+    await load(bareUrl, barePid);
+    await load(daemonUrl, d.pid);
     const ours: Load[] = [];
     const refs: Load[] = [];
     for (let i = 0; i < 2; i++) {
-      refs.push(await load(bareUrl));
-      ours.push(await load(daemonUrl));
+      refs.push(await load(bareUrl, barePid));
+      ours.push(await load(daemonUrl, d.pid));
     }
     const loadSeconds = (performance.now() - loadStart) / 1000;
     const loaded = rssMb(d.pid);
@@ -96,9 +115,16 @@ export async function benchApi(): Promise<number> {
     const b = refs.reduce((a, c) => (c.rps > a.rps ? c : a));
     const ratio = o.rps / b.rps;
     const mb = (x: number) => `${x.toFixed(0)} MB`;
+    const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
+    const cpuOurs = mean(ours.map((l) => l.cpuUs));
+    const cpuRef = mean(refs.map((l) => l.cpuUs));
     console.log(
       `bench/api: /v1/status ${o.rps.toFixed(0)} req/s p99 ${o.p99} ms; bare fastify, same bytes (${bytes.length} B), ` +
         `${b.rps.toFixed(0)} req/s p99 ${b.p99} ms; ratio ${ratio.toFixed(2)} (goal >= 0.8, p99 <= 2 ms at 50 connections)`,
+    );
+    console.log(
+      `bench/api: CPU per request (server process, every thread) ${cpuOurs.toFixed(1)} µs; bare fastify ` +
+        `${cpuRef.toFixed(1)} µs; ratio bare/ours ${(cpuRef / cpuOurs).toFixed(2)} (means of the two rounds; less moved by the shared machine than req/s)`,
     );
     console.log(
       `bench/api: RSS idle ${mb(idle)} (bare fastify ${mb(bareIdle)}, ratio ${(idle / bareIdle).toFixed(2)}), ` +

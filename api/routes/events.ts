@@ -1,6 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { FastifyPluginAsync } from "fastify";
 import type { EngineApi, NodeEvent } from "../../daemon/engine/component";
+import type { RequestLog } from "../request-logger";
 import { commonErrors } from "../schemas/common";
 import { EventsPageSchema, EventsQuerySchema } from "../schemas/events";
 
@@ -15,7 +16,11 @@ const BACKLOG_PAGE = 1000;
  * A stream subscribes to the engine's "event" before reading the backlog (nothing is lost in between;
  * ids already sent are skipped) and unsubscribes when the client goes away or the server closes.
  */
-const eventRoutes: FastifyPluginAsync<{ engine: EngineApi; heartbeatMs: number }> = async (app, opts) => {
+const eventRoutes: FastifyPluginAsync<{
+  engine: EngineApi;
+  heartbeatMs: number;
+  logFor?: RequestLog;
+}> = async (app, opts) => {
   const { engine, heartbeatMs } = opts;
   const streams = new Set<ServerResponse>();
   // app.close() waits for open connections: end the streams first.
@@ -70,7 +75,7 @@ const eventRoutes: FastifyPluginAsync<{ engine: EngineApi; heartbeatMs: number }
         lastSent = e.id;
         res.write(`id: ${e.id}\nevent: ${e.kind}\ndata: ${JSON.stringify(e)}\n\n`);
         if (res.writableLength > MAX_BUFFERED) {
-          request.log.warn("event stream client too slow; ending its stream");
+          opts.logFor?.(request)?.warn("event stream client too slow; ending its stream");
           res.end();
         }
       };

@@ -144,3 +144,59 @@ describe("cached bodies over HTTP", () => {
     assert.ok(statuses.includes(429), `rate limit 2: ${statuses.join(",")}`);
   });
 });
+
+describe("the API's log lines (written by the API, not by fastify's per-request logger)", () => {
+  const a = new Part("a");
+  let engine: Engine;
+  let app: FastifyInstance;
+  const lines: Array<Record<string, unknown>> = [];
+  const token = "cd".repeat(32);
+  before(async () => {
+    engine = newEngine([a]);
+    await engine.bringUp();
+    const sink = { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) };
+    app = await buildServer({
+      engine,
+      logger: pino({ level: "info" }, sink),
+      version: "1.2.3-test",
+      access: { token, port: 1, rateLimit: 100 },
+    });
+    app.get("/test/boom", async () => {
+      throw new Error("boom");
+    });
+    await app.ready();
+  });
+  after(async () => {
+    await app.close();
+    await engine.down();
+  });
+
+  test("GETs write nothing; a mutation writes its request line, an internal error its error, each with its reqId", async () => {
+    for (let i = 0; i < 5; i++) {
+      await request(app.server).get("/v1/status").set("host", "localhost:1").expect(200);
+      await request(app.server).get("/healthz").set("host", "localhost:1").expect(200);
+    }
+    assert.equal(lines.length, 0, `no line for reads: ${JSON.stringify(lines)}`);
+
+    await request(app.server)
+      .post("/v1/components/a/restart")
+      .set("host", "localhost:1")
+      .set("authorization", `Bearer ${token}`)
+      .expect(200);
+    await request(app.server).get("/test/boom").set("host", "localhost:1").expect(500);
+
+    assert.equal(lines.length, 2, JSON.stringify(lines));
+    const [mutation, failure] = lines as [Record<string, unknown>, Record<string, unknown>];
+    assert.equal(mutation.msg, "api request");
+    assert.equal(mutation.method, "POST");
+    assert.equal(mutation.url, "/v1/components/a/restart");
+    assert.equal(mutation.status, 200);
+    assert.equal(typeof mutation.ms, "number");
+    assert.equal(failure.msg, "API request failed");
+    assert.equal(failure.url, "/test/boom");
+    assert.equal((failure.err as { message: string }).message, "boom");
+    assert.equal(typeof mutation.reqId, "string");
+    assert.equal(typeof failure.reqId, "string");
+    assert.notEqual(mutation.reqId, failure.reqId);
+  });
+});
