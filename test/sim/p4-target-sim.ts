@@ -64,6 +64,14 @@ import { existsSync, readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { loadProto, lookup } from "../../daemon/host/grpc-channel";
 import { type ChassisConfig, parseChassisConfig } from "./chassis-config";
+import {
+  decodeGetRequest,
+  decodeSetRequest,
+  encodeGetResponse,
+  encodeSetResponse,
+  type WireGetResponse,
+  type WireSetResponse,
+} from "./gnmi-sim-wire";
 import { fail, GnmiTarget, type WireGetRequest, type WireSetRequest } from "./gnmi-target";
 import { TapHelper } from "./tap-helper";
 
@@ -406,6 +414,29 @@ async function warmServePath(
   }
 }
 
+/**
+ * gnmi.gNMI as served: Set and Get read and answered by gnmi-sim-wire.ts (the same objects and bytes
+ * as proto-loader's codecs, without protobufjs's cost, which a native target does not have);
+ * Capabilities, and the client side of each method (the warm-up's client), through proto-loader.
+ */
+function servedGnmi(svc: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const set = svc.Set as grpc.MethodDefinition<unknown, unknown>;
+  const get = svc.Get as grpc.MethodDefinition<unknown, unknown>;
+  return {
+    ...svc,
+    Set: {
+      ...set,
+      requestDeserialize: decodeSetRequest,
+      responseSerialize: (res: unknown) => encodeSetResponse(res as WireSetResponse),
+    },
+    Get: {
+      ...get,
+      requestDeserialize: decodeGetRequest,
+      responseSerialize: (res: unknown) => encodeGetResponse(res as WireGetResponse),
+    },
+  };
+}
+
 type Handler<Req, Res> = (req: Req) => Res | Promise<Res>;
 
 function unaryHandler<Req, Res>(h: Handler<Req, Res>): grpc.handleUnaryCall<Req, Res> {
@@ -497,7 +528,9 @@ async function main(): Promise<void> {
   const p4rt = new P4Rt();
 
   const gnmiServer = new grpc.Server();
-  const gnmiSvc = lookup<{ service: grpc.ServiceDefinition }>(loadProto("gnmi.proto"), "gnmi.gNMI").service;
+  const gnmiSvc = servedGnmi(
+    lookup<{ service: grpc.ServiceDefinition }>(loadProto("gnmi.proto"), "gnmi.gNMI").service,
+  );
   gnmiServer.addService(gnmiSvc, {
     Capabilities: unaryHandler(() => ({
       supported_models: [
