@@ -113,7 +113,21 @@ function readElem(r: Reader): WireElem {
   return e;
 }
 
-function readPath(r: Reader, into: WirePath = {}): WirePath {
+/**
+ * Each Path read from a request, with its bytes: the SetResponse echoes every update's path (DoSet
+ * copies it, CopyFrom), written back from these bytes, as the C++ target serializes the copy.
+ */
+const pathBytes = new WeakMap<WirePath, Buffer>();
+
+function readPath(r: Reader, into?: WirePath): WirePath {
+  const out = into ?? {};
+  // A Path repeated on the wire merges into the first: no single span of bytes is it then.
+  if (into) pathBytes.delete(into);
+  else pathBytes.set(out, r.buf.subarray(r.at, r.end));
+  return readPathFields(r, out);
+}
+
+function readPathFields(r: Reader, into: WirePath): WirePath {
   while (r.more()) {
     const t = r.int();
     if (t === ((2 << 3) | LEN)) into.origin = r.string();
@@ -197,9 +211,21 @@ export function decodeGetRequest(buf: Buffer): WireGetRequest {
 
 // ---- writing --------------------------------------------------------------------------------------
 
-/** Appends bytes to growing chunks; a sub-message is written to its own writer, then copied in. */
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
+/**
+ * One growing buffer. A sub-message is written in place after its tag and a one-byte length, which
+ * is patched once the body is written (the body moved along when the length needs more bytes).
+ */
 class Writer {
-  private buf = Buffer.allocUnsafe(256);
+  private buf = Buffer.allocUnsafe(1024);
   private at = 0;
   private room(n: number): void {
     if (this.at + n <= this.buf.length) return;
@@ -208,8 +234,8 @@ class Writer {
     this.buf = next;
   }
   varint(n: number | bigint): void {
+    this.room(10);
     if (typeof n === "number" && n >= 0 && n <= Number.MAX_SAFE_INTEGER) {
-      this.room(10);
       while (n >= 0x80) {
         this.buf[this.at++] = (n % 128) | 0x80;
         n = Math.floor(n / 128);
@@ -219,7 +245,6 @@ class Writer {
     }
     // Negative (10 bytes, two's complement) or past 2^53.
     let v = BigInt.asUintN(64, BigInt(n));
-    this.room(10);
     while (v >= 0x80n) {
       this.buf[this.at++] = Number(v & 0x7fn) | 0x80;
       v >>= 7n;
@@ -249,10 +274,22 @@ class Writer {
   }
   /** A length-delimited sub-message written by `body`. */
   message(num: number, body: (w: Writer) => void): void {
-    const w = new Writer();
-    body(w);
     this.tag(num, LEN);
-    this.bytes(w.done());
+    this.room(1);
+    const lenAt = this.at++;
+    body(this);
+    const len = this.at - lenAt - 1;
+    if (len < 0x80) {
+      this.buf[lenAt] = len;
+      return;
+    }
+    const extra = varintSize(len) - 1;
+    this.room(extra);
+    this.buf.copyWithin(lenAt + 1 + extra, lenAt + 1, this.at);
+    const end = this.at + extra;
+    this.at = lenAt;
+    this.varint(len);
+    this.at = end;
   }
   done(): Buffer {
     return this.buf.subarray(0, this.at);
@@ -264,6 +301,19 @@ function int64(v: string | number): bigint | number {
   if (typeof v === "number") return v;
   const big = BigInt(v);
   return big >= 0n && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
+}
+
+/** The last int64 string written and its varint: every notification of a Get has the same timestamp. */
+let lastInt64: { text: string; bytes: Buffer } = { text: "0", bytes: Buffer.from([0]) };
+
+function int64Field(w: Writer, num: number, v: string): void {
+  if (v !== lastInt64.text) {
+    const one = new Writer();
+    one.varint(int64(v));
+    lastInt64 = { text: v, bytes: Buffer.from(one.done()) };
+  }
+  w.tag(num, VARINT);
+  w.raw(lastInt64.bytes);
 }
 
 /** Encoded PathElems: a pool's paths repeat most of theirs (bounded, so odd requests keep nothing). */
@@ -291,13 +341,35 @@ function elemBytes(e: WireElem): Buffer {
   return b;
 }
 
+/**
+ * A Path's elems, encoded, by the array's identity: the target answers Gets with its tree nodes'
+ * own elem arrays (never changed once built), so a port's leaf is encoded once.
+ */
+const elemsCache = new WeakMap<readonly WireElem[], Buffer>();
+
+function elemsBytes(elems: readonly WireElem[]): Buffer {
+  let b = elemsCache.get(elems);
+  if (!b) {
+    const w = new Writer();
+    for (const e of elems) {
+      w.tag(3, LEN);
+      w.bytes(elemBytes(e));
+    }
+    b = Buffer.from(w.done());
+    elemsCache.set(elems, b);
+  }
+  return b;
+}
+
 /** Path { string origin = 2; repeated PathElem elem = 3; string target = 4 }. */
 function writePath(w: Writer, p: WirePath): void {
-  if (p.origin !== undefined) w.string(2, p.origin);
-  for (const e of p.elem ?? []) {
-    w.tag(3, LEN);
-    w.bytes(elemBytes(e));
+  const raw = pathBytes.get(p);
+  if (raw) {
+    w.raw(raw);
+    return;
   }
+  if (p.origin !== undefined) w.string(2, p.origin);
+  if (p.elem) w.raw(elemsBytes(p.elem));
   if (p.target !== undefined) w.string(4, p.target);
 }
 
@@ -327,7 +399,7 @@ export function encodeSetResponse(res: WireSetResponse): Buffer {
       if (r.op !== undefined) m.varintField(4, OPS[r.op] ?? 0);
     });
   }
-  if (res.timestamp !== undefined) w.varintField(4, int64(res.timestamp));
+  if (res.timestamp !== undefined) int64Field(w, 4, res.timestamp);
   return w.done();
 }
 
@@ -347,7 +419,7 @@ export function encodeGetResponse(res: WireGetResponse): Buffer {
   const w = new Writer();
   for (const n of res.notification ?? []) {
     w.message(1, (m) => {
-      if (n.timestamp !== undefined) m.varintField(1, int64(n.timestamp));
+      if (n.timestamp !== undefined) int64Field(m, 1, n.timestamp);
       if (n.prefix) m.message(2, (p) => writePath(p, n.prefix as WirePath));
       for (const u of n.update ?? []) {
         m.message(4, (um) => {

@@ -134,3 +134,21 @@ test("SetResponse and GetResponse: the bytes protobufjs writes", () => {
     assert.deepEqual(encodeGetResponse(res), GetM.responseSerialize(res));
   }
 });
+
+test("SetResponse echoing the paths of a request read here: the bytes protobufjs writes for them", () => {
+  for (const req of setRequests) {
+    const bytes = SetM.requestSerialize(req);
+    const mine = decodeSetRequest(bytes);
+    const theirs = SetM.requestDeserialize(bytes) as typeof mine;
+    const echo = (r: typeof mine) => ({
+      prefix: r.prefix,
+      response: [
+        ...(r.delete ?? []).map((path) => ({ path, op: "DELETE" })),
+        ...(r.replace ?? []).map((u) => ({ path: u.path, op: "REPLACE" })),
+        ...(r.update ?? []).map((u) => ({ path: u.path, op: "UPDATE" })),
+      ],
+      timestamp: "1764790000123456789",
+    });
+    assert.deepEqual(encodeSetResponse(echo(mine)), SetM.responseSerialize(echo(theirs)));
+  }
+});
