@@ -62,14 +62,13 @@ export function parsePath(path: string): PathElem[] {
 }
 
 export function formatPath(elems: readonly PathElem[]): string {
-  return elems
-    .map(
-      (e) =>
-        `/${e.name}${Object.entries(e.key ?? {})
-          .map(([k, v]) => `[${k}=${v}]`)
-          .join("")}`,
-    )
-    .join("");
+  // Plain loops: a pool's read-back formats every leaf it gets (hundreds), on the daemon's first use.
+  let out = "";
+  for (const e of elems) {
+    out += `/${e.name}`;
+    if (e.key) for (const k in e.key) out += `[${k}=${e.key[k]}]`;
+  }
+  return out;
 }
 
 /** gnmi-cli's rule: a whole number goes as int_val, anything else as string_val. */

@@ -294,6 +294,9 @@ class Writer {
   done(): Buffer {
     return this.buf.subarray(0, this.at);
   }
+  reset(): void {
+    this.at = 0;
+  }
 }
 
 /** A 64-bit integer given as proto-loader gives it (decimal string) or a number. */
@@ -318,45 +321,31 @@ function int64Field(w: Writer, num: number, v: string): void {
 
 /** Encoded PathElems: a pool's paths repeat most of theirs (bounded, so odd requests keep nothing). */
 const elemCache = new Map<string, Buffer>();
+/** Where elemBytes writes a PathElem it has not seen (copied out). */
+const scratch = new Writer();
 
 function elemBytes(e: WireElem): Buffer {
   const keys = e.key ? Object.keys(e.key) : [];
+  const name = e.name;
+  // Length-prefixed parts: no two elems share an id.
   const id =
-    keys.length === 0 && e.name !== undefined
-      ? `n${e.name}`
-      : `k${JSON.stringify([e.name ?? null, keys.map((k) => [k, e.key?.[k]])])}`;
+    keys.length === 0 && name !== undefined
+      ? `n${name}`
+      : keys.length === 1 && name !== undefined
+        ? `k${name.length}:${name}${(keys[0] as string).length}:${keys[0]}${e.key?.[keys[0] as string]}`
+        : `j${JSON.stringify([name ?? null, keys.map((k) => [k, e.key?.[k]])])}`;
   let b = elemCache.get(id);
   if (!b) {
-    const w = new Writer();
-    if (e.name !== undefined) w.string(1, e.name);
+    scratch.reset();
+    if (name !== undefined) scratch.string(1, name);
     // protobufjs writes a map entry with both its key and its value.
     for (const k of keys)
-      w.message(2, (m) => {
+      scratch.message(2, (m) => {
         m.string(1, k);
         m.string(2, e.key?.[k] ?? "");
       });
-    b = Buffer.from(w.done());
+    b = Buffer.from(scratch.done());
     if (elemCache.size < 4096) elemCache.set(id, b);
-  }
-  return b;
-}
-
-/**
- * A Path's elems, encoded, by the array's identity: the target answers Gets with its tree nodes'
- * own elem arrays (never changed once built), so a port's leaf is encoded once.
- */
-const elemsCache = new WeakMap<readonly WireElem[], Buffer>();
-
-function elemsBytes(elems: readonly WireElem[]): Buffer {
-  let b = elemsCache.get(elems);
-  if (!b) {
-    const w = new Writer();
-    for (const e of elems) {
-      w.tag(3, LEN);
-      w.bytes(elemBytes(e));
-    }
-    b = Buffer.from(w.done());
-    elemsCache.set(elems, b);
   }
   return b;
 }
@@ -369,7 +358,10 @@ function writePath(w: Writer, p: WirePath): void {
     return;
   }
   if (p.origin !== undefined) w.string(2, p.origin);
-  if (p.elem) w.raw(elemsBytes(p.elem));
+  for (const e of p.elem ?? []) {
+    w.tag(3, LEN);
+    w.bytes(elemBytes(e));
+  }
   if (p.target !== undefined) w.string(4, p.target);
 }
 
