@@ -23,6 +23,15 @@ export interface TapBackend {
    */
   configured(names: readonly string[]): Promise<Set<string> | null>;
   /**
+   * For a pool the daemon has no record of (its first start on the node, or a lost database): the
+   * answer to take instead of configured()'s, without asking the target (none made), after which
+   * create() starts at the first name with nothing set. The target corrects a wrong guess itself:
+   * the first update that meets a leaf already set fails the request (DoSet stops there, every leaf
+   * is one-time), and creation reads the ports back and goes on, as after any error. Absent: the
+   * pool always reads first.
+   */
+  presumeNone?(names: readonly string[]): Set<string>;
+  /**
    * Make `names` in order (the first one first: the data plane sends ARP to port 0), calling
    * hooks.sending before and hooks.done after, so the caller records them ahead of time. `made`: what
    * configured() has just answered for them, when the caller asked (a backend need not read it again).
@@ -125,6 +134,16 @@ export class GnmiTapBackend implements TapBackend {
     const read = await this.reader.readPool(names);
     this.lastRead = read;
     return read.added;
+  }
+  presumeNone(names: readonly string[]): Set<string> {
+    if (this.client !== this.reader) this.client.connectSoon();
+    const head = names[0];
+    const added = new Set<string>();
+    this.lastRead = {
+      added,
+      first: head === undefined ? null : { name: head, set: new Set(), complete: false },
+    };
+    return added;
   }
   create(names: readonly string[], hooks: CreateHooks, made?: ReadonlySet<string>): Promise<void> {
     // configured()'s own answer (the same object): its first port's leaves are read too.
