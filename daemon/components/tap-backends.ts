@@ -142,6 +142,7 @@ export class GnmiTapBackend implements TapBackend {
     this.lastRead = {
       added,
       first: head === undefined ? null : { name: head, set: new Set(), complete: false },
+      guessed: true,
     };
     return added;
   }
@@ -154,6 +155,7 @@ export class GnmiTapBackend implements TapBackend {
       hooks,
       added: made,
       first: read?.first ?? null,
+      guessed: read?.guessed === true,
     });
   }
   async remove(): Promise<void> {
