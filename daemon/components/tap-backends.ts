@@ -110,6 +110,9 @@ export class KernelTapBackend implements TapBackend {
  * DPDK TAP ports created by the P4 target, with gnmi-cli's leaves and values, in name order, one
  * SetRequest at a time (GnmiClient.createPool: read back after any error, never a leaf twice).
  */
+/** How long a creation without a read first waits for the writer's channel (then its first call says why). */
+const CONNECT_WAIT_MS = 2000;
+
 export class GnmiTapBackend implements TapBackend {
   readonly kind = "gnmi";
   readonly recreatesLost = false;
@@ -146,10 +149,13 @@ export class GnmiTapBackend implements TapBackend {
     };
     return added;
   }
-  create(names: readonly string[], hooks: CreateHooks, made?: ReadonlySet<string>): Promise<void> {
+  async create(names: readonly string[], hooks: CreateHooks, made?: ReadonlySet<string>): Promise<void> {
     // configured()'s own answer (the same object): its first port's leaves are read too.
     const read = made !== undefined && made === this.lastRead?.added ? this.lastRead : null;
     this.lastRead = null;
+    // No read came first (presumeNone) to let the writer's channel connect meanwhile: it does now,
+    // so the first request is written before the pool spawns its listing (hooks.sending).
+    if (read?.guessed) await this.client.connected(CONNECT_WAIT_MS);
     return this.client.createPool(names, this.batch, {
       ...this.port,
       hooks,
