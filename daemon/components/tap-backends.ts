@@ -23,6 +23,15 @@ export interface TapBackend {
    */
   configured(names: readonly string[]): Promise<Set<string> | null>;
   /**
+   * For a pool the daemon has no record of (its first start on the node, or a lost database): the
+   * answer to take instead of configured()'s, without asking the target (none made), after which
+   * create() starts at the first name with nothing set. The target corrects a wrong guess itself:
+   * the first update that meets a leaf already set fails the request (DoSet stops there, every leaf
+   * is one-time), and creation reads the ports back and goes on, as after any error. Absent: the
+   * pool always reads first.
+   */
+  presumeNone?(names: readonly string[]): Set<string>;
+  /**
    * Make `names` in order (the first one first: the data plane sends ARP to port 0), calling
    * hooks.sending before and hooks.done after, so the caller records them ahead of time. `made`: what
    * configured() has just answered for them, when the caller asked (a backend need not read it again).
@@ -101,6 +110,9 @@ export class KernelTapBackend implements TapBackend {
  * DPDK TAP ports created by the P4 target, with gnmi-cli's leaves and values, in name order, one
  * SetRequest at a time (GnmiClient.createPool: read back after any error, never a leaf twice).
  */
+/** How long a creation without a read first waits for the writer's channel (then its first call says why). */
+const CONNECT_WAIT_MS = 2000;
+
 export class GnmiTapBackend implements TapBackend {
   readonly kind = "gnmi";
   readonly recreatesLost = false;
@@ -126,15 +138,30 @@ export class GnmiTapBackend implements TapBackend {
     this.lastRead = read;
     return read.added;
   }
-  create(names: readonly string[], hooks: CreateHooks, made?: ReadonlySet<string>): Promise<void> {
+  presumeNone(names: readonly string[]): Set<string> {
+    if (this.client !== this.reader) this.client.connectSoon();
+    const head = names[0];
+    const added = new Set<string>();
+    this.lastRead = {
+      added,
+      first: head === undefined ? null : { name: head, set: new Set(), complete: false },
+      guessed: true,
+    };
+    return added;
+  }
+  async create(names: readonly string[], hooks: CreateHooks, made?: ReadonlySet<string>): Promise<void> {
     // configured()'s own answer (the same object): its first port's leaves are read too.
     const read = made !== undefined && made === this.lastRead?.added ? this.lastRead : null;
     this.lastRead = null;
+    // No read came first (presumeNone) to let the writer's channel connect meanwhile: it does now,
+    // so the first request is written before the pool spawns its listing (hooks.sending).
+    if (read?.guessed) await this.client.connected(CONNECT_WAIT_MS);
     return this.client.createPool(names, this.batch, {
       ...this.port,
       hooks,
       added: made,
       first: read?.first ?? null,
+      guessed: read?.guessed === true,
     });
   }
   async remove(): Promise<void> {

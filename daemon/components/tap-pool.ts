@@ -150,7 +150,13 @@ export class TapPool implements Component {
     names: string[],
     early: { listing: EarlyListing | null; over: boolean },
   ): Promise<void> {
-    const said = await b.configured(names);
+    // A pool the database has no record of (the node's first start, or a lost database): nothing the
+    // target's answer feeds below can exist (records to confirm, ports that died, pods that lost
+    // theirs), so a backend that may (gnmi) starts making it without that read, one round trip less;
+    // a port the target has already is found by its first request failing, then read back.
+    const known = this.opts.store ? this.records() : null;
+    const unseen = known !== null && b.presumeNone !== undefined && names.every((n) => !known.has(n));
+    const said = unseen && b.presumeNone ? b.presumeNone(names) : await b.configured(names);
     const links = said === null || b.kind === "kernel" ? await listLinks(this.opts.netns) : null;
     const removed = links ? await this.removeStale(links) : false;
     const records = this.records();

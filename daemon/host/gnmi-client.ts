@@ -62,14 +62,13 @@ export function parsePath(path: string): PathElem[] {
 }
 
 export function formatPath(elems: readonly PathElem[]): string {
-  return elems
-    .map(
-      (e) =>
-        `/${e.name}${Object.entries(e.key ?? {})
-          .map(([k, v]) => `[${k}=${v}]`)
-          .join("")}`,
-    )
-    .join("");
+  // Plain loops: a pool's read-back formats every leaf it gets (hundreds), on the daemon's first use.
+  let out = "";
+  for (const e of elems) {
+    out += `/${e.name}`;
+    if (e.key) for (const k in e.key) out += `[${k}=${e.key[k]}]`;
+  }
+  return out;
 }
 
 /** gnmi-cli's rule: a whole number goes as int_val, anything else as string_val. */
@@ -221,6 +220,13 @@ export interface CreatePortsOptions extends TapPortOptions {
   added?: ReadonlySet<string>;
   /** The first name's leaves, read with `added` (readPool): not read again when it is where creation starts. */
   first?: PortProgress | null;
+  /**
+   * `added` and `first` are a guess, not a read (TapBackend.presumeNone: a pool the caller has no
+   * record of): a first request the target does not answer (unreachable, a deadline) ends the
+   * creation with that error, as the read would have; the caller, which recorded the pool before
+   * sending, reads first next time.
+   */
+  guessed?: boolean;
 }
 
 /** What readPool read: the ports added, and every leaf of the first name when it is not added. */
@@ -228,6 +234,8 @@ export interface PoolReading {
   added: Set<string>;
   /** names[0]'s leaves when it is not added (where a creation in order starts); null otherwise. */
   first: PortProgress | null;
+  /** Not read: presumed (none added), for a pool the caller has no record of. */
+  guessed?: boolean;
 }
 
 /** A value the 22.07 server answers for a leaf never set: string_val "" or uint_val 0 (port-type too). */
@@ -415,6 +423,7 @@ export class GnmiClient extends LoopbackClient {
     if (already.length > 0) hooks.done?.(already);
     let stalledSince: number | null = null;
     let pause = this.retry.initialBackoffMs;
+    let guessed = opts.guessed === true;
     for (;;) {
       const pending = state.filter((p) => !p.complete);
       if (pending.length === 0) return;
@@ -444,9 +453,15 @@ export class GnmiClient extends LoopbackClient {
         // The request that completes the pool: the caller may list the TAPs while it records them.
         if (state.every((p) => p.complete)) hooks.applied?.(ports.map((p) => p.name));
         hooks.done?.(ports.map((p) => p.name));
+        guessed = false;
         stalledSince = null;
         pause = this.retry.initialBackoffMs;
       } catch (err) {
+        const code = grpcCode(err);
+        // Sent on a guess and not answered: this creation ends as the read would have ended it.
+        if (guessed && code !== undefined && isTransient(code))
+          throw annotate(this.describe(err), `port ${ports[0]?.name}`);
+        guessed = false;
         // What did the target apply? Read back every port: a target that restarted has lost the
         // earlier ones too, and they are made again from the first, in order, never after later ones.
         let after: PortProgress[];
@@ -471,7 +486,6 @@ export class GnmiClient extends LoopbackClient {
           pause = this.retry.initialBackoffMs;
           continue;
         }
-        const code = grpcCode(err);
         stalledSince ??= Date.now();
         const again = code !== undefined && isTransient(code);
         if (!again || this.closed || Date.now() - stalledSince + pause > budget) {

@@ -165,6 +165,8 @@ class GnmiWireReader {
   }
   /** A varint up to 64 bits, as a number (exact up to 2^53) and, past that, a bigint. */
   varint(): number | bigint {
+    // One byte: every tag and length of the pool's messages but the largest.
+    if (this.at < this.end && (this.buf[this.at] as number) < 0x80) return this.buf[this.at++] as number;
     let lo = 0;
     let mul = 1;
     for (let i = 0; i < 10; i++) {
@@ -191,77 +193,96 @@ class GnmiWireReader {
     }
     throw new Error("varint longer than 10 bytes");
   }
-  /** The bounds of a length-delimited field's body; moves past it. */
-  sub(): [number, number] {
+  /**
+   * A length-delimited field's body: returns where it starts, `subEnd` says where it ends; moves past
+   * it. (No [start, end] pair: destructuring runs the iterator protocol, slow in V8's interpreter,
+   * where the daemon's one pool read-back runs.)
+   */
+  sub(): number {
     const len = Number(this.varint());
     const start = this.at;
     if (start + len > this.end) throw new Error("length-delimited field runs past its message");
     this.at = start + len;
-    return [start, start + len];
+    this.subEnd = start + len;
+    return start;
   }
+  subEnd = 0;
   string(): string {
-    const [s, e] = this.sub();
-    return this.buf.toString("utf8", s, e);
+    const s = this.sub();
+    return this.buf.toString("utf8", s, this.subEnd);
   }
   skip(wire: number): void {
-    if (wire === 0) this.varint();
-    else if (wire === 1) this.at += 8;
+    if (wire === 0) {
+      // Past it without its value: a 64-bit timestamp would otherwise take the bigint path.
+      for (let i = 0; ; i++) {
+        if (i >= 10) throw new Error("varint longer than 10 bytes");
+        if (this.at >= this.end) throw new Error("truncated varint");
+        if ((this.buf[this.at++] as number) < 0x80) break;
+      }
+    } else if (wire === 1) this.at += 8;
     else if (wire === 2) this.sub();
     else if (wire === 5) this.at += 4;
     else throw new Error(`unsupported wire type ${wire}`);
     if (this.at > this.end) throw new Error("field runs past its message");
   }
-  /** The next tag as [field number, wire type]. */
-  tag(): [number, number] {
-    const t = Number(this.varint());
-    return [Math.floor(t / 8), t & 7];
+  /** The next tag: field number << 3 | wire type. */
+  tag(): number {
+    return Number(this.varint());
   }
 }
 
-function readElem(r: GnmiWireReader, start: number, end: number): PathElem {
-  const m = new GnmiWireReader(r.buf, start, end);
+const ELEM_NAME = (1 << 3) | LEN;
+const ELEM_KEY = (2 << 3) | LEN;
+const ENTRY_KEY = (1 << 3) | LEN;
+const ENTRY_VALUE = (2 << 3) | LEN;
+const PATH_ELEM = (3 << 3) | LEN;
+
+function readElem(buf: Buffer, start: number, end: number): PathElem {
+  const m = new GnmiWireReader(buf, start, end);
   let name = "";
   let key: Record<string, string> | undefined;
   while (m.more()) {
-    const [f, w] = m.tag();
-    if (f === 1 && w === LEN) name = m.string();
-    else if (f === 2 && w === LEN) {
-      const [s, e] = m.sub();
-      const entry = new GnmiWireReader(r.buf, s, e);
+    const t = m.tag();
+    if (t === ELEM_NAME) name = m.string();
+    else if (t === ELEM_KEY) {
+      const s = m.sub();
+      const entry = new GnmiWireReader(buf, s, m.subEnd);
       let k = "";
       let v = "";
       while (entry.more()) {
-        const [ef, ew] = entry.tag();
-        if (ef === 1 && ew === LEN) k = entry.string();
-        else if (ef === 2 && ew === LEN) v = entry.string();
-        else entry.skip(ew);
+        const et = entry.tag();
+        if (et === ENTRY_KEY) k = entry.string();
+        else if (et === ENTRY_VALUE) v = entry.string();
+        else entry.skip(et & 7);
       }
       key ??= {};
       key[k] = v;
-    } else m.skip(w);
+    } else m.skip(t & 7);
   }
   return key && Object.keys(key).length > 0 ? { name, key } : { name };
 }
 
-function readPath(r: GnmiWireReader, start: number, end: number): PathElem[] {
-  const m = new GnmiWireReader(r.buf, start, end);
+function readPath(buf: Buffer, start: number, end: number): PathElem[] {
+  const m = new GnmiWireReader(buf, start, end);
   const elems: PathElem[] = [];
   while (m.more()) {
-    const [f, w] = m.tag();
-    if (f === 3 && w === LEN) {
-      const [s, e] = m.sub();
-      elems.push(readElem(m, s, e));
-    } else m.skip(w);
+    const t = m.tag();
+    if (t === PATH_ELEM) {
+      const s = m.sub();
+      elems.push(readElem(buf, s, m.subEnd));
+    } else m.skip(t & 7);
   }
   return elems;
 }
 
 /** TypedValue: string_val, int_val (signed 64), uint_val, bool_val; anything else is undefined. */
-function readValue(r: GnmiWireReader, start: number, end: number): ReadValue {
-  const m = new GnmiWireReader(r.buf, start, end);
+function readValue(buf: Buffer, start: number, end: number): ReadValue {
+  const m = new GnmiWireReader(buf, start, end);
   let out: ReadValue;
   while (m.more()) {
-    const [f, w] = m.tag();
+    const t = m.tag();
+    const f = t >>> 3;
+    const w = t & 7;
     if (f === 1 && w === LEN) out = m.string();
     else if ((f === 2 || f === 3 || f === 4) && w === VARINT) {
       const v = m.varint();
@@ -281,37 +302,45 @@ function readValue(r: GnmiWireReader, start: number, end: number): ReadValue {
 export function decodeGetResponse(buf: Buffer): ReadLeaf[] {
   const out: ReadLeaf[] = [];
   const r = new GnmiWireReader(buf, 0, buf.length);
+  const NOTIFICATION = (1 << 3) | LEN;
+  const PREFIX = (2 << 3) | LEN;
+  const UPDATE = (4 << 3) | LEN;
+  const UPDATE_PATH = (1 << 3) | LEN;
+  const UPDATE_VAL = (3 << 3) | LEN;
   while (r.more()) {
-    const [f, w] = r.tag();
-    if (f !== 1 || w !== LEN) {
-      r.skip(w);
+    const t = r.tag();
+    if (t !== NOTIFICATION) {
+      r.skip(t & 7);
       continue;
     }
-    const [ns, ne] = r.sub();
-    const n = new GnmiWireReader(buf, ns, ne);
+    const ns = r.sub();
+    const n = new GnmiWireReader(buf, ns, r.subEnd);
     let prefix: PathElem[] = [];
-    const updates: [number, number][] = [];
+    // Each update's bounds, start then end: read after the whole notification, whose prefix may come last.
+    const updates: number[] = [];
     while (n.more()) {
-      const [nf, nw] = n.tag();
-      if (nf === 2 && nw === LEN) {
-        const [s, e] = n.sub();
-        prefix = readPath(n, s, e);
-      } else if (nf === 4 && nw === LEN) updates.push(n.sub());
-      else n.skip(nw);
+      const nt = n.tag();
+      if (nt === PREFIX) {
+        const s = n.sub();
+        prefix = readPath(buf, s, n.subEnd);
+      } else if (nt === UPDATE) {
+        const s = n.sub();
+        updates.push(s, n.subEnd);
+      } else n.skip(nt & 7);
     }
-    for (const [us, ue] of updates) {
-      const u = new GnmiWireReader(buf, us, ue);
+    for (let i = 0; i < updates.length; i += 2) {
+      const u = new GnmiWireReader(buf, updates[i] as number, updates[i + 1] as number);
       let path: PathElem[] = [];
       let value: ReadValue;
       while (u.more()) {
-        const [uf, uw] = u.tag();
-        if (uf === 1 && uw === LEN) {
-          const [s, e] = u.sub();
-          path = readPath(u, s, e);
-        } else if (uf === 3 && uw === LEN) {
-          const [s, e] = u.sub();
-          value = readValue(u, s, e);
-        } else u.skip(uw);
+        const ut = u.tag();
+        if (ut === UPDATE_PATH) {
+          const s = u.sub();
+          path = readPath(buf, s, u.subEnd);
+        } else if (ut === UPDATE_VAL) {
+          const s = u.sub();
+          value = readValue(buf, s, u.subEnd);
+        } else u.skip(ut & 7);
       }
       out.push({ path: prefix.length > 0 ? [...prefix, ...path] : path, value });
     }

@@ -347,6 +347,32 @@ export abstract class LoopbackClient {
     if (!this.closed) this.client.getChannel().getConnectivityState(true);
   }
 
+  /**
+   * Resolves once the channel is connected, or has failed to connect (the call that follows says
+   * why), or after `ms`: so a first call is written at once, before anything else this process
+   * starts meanwhile (a spawn blocks its event loop for milliseconds).
+   */
+  connected(ms: number): Promise<void> {
+    const channel = this.client.getChannel();
+    const end = Date.now() + ms;
+    return new Promise<void>((resolve) => {
+      const check = (): void => {
+        const state = this.closed ? grpc.connectivityState.SHUTDOWN : channel.getConnectivityState(true);
+        if (
+          state === grpc.connectivityState.READY ||
+          state === grpc.connectivityState.TRANSIENT_FAILURE ||
+          state === grpc.connectivityState.SHUTDOWN ||
+          Date.now() >= end
+        ) {
+          resolve();
+          return;
+        }
+        channel.watchConnectivityState(state, end, check);
+      };
+      check();
+    });
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

@@ -487,7 +487,9 @@ describe("read back after errors: never a leaf twice", () => {
     const client = new Counted({ address: s.gnmiAddr });
     const reader = new Counted({ address: s.gnmiAddr });
     try {
-      // What a daemon killed after its first leaf leaves: P4TAP_0 with pipeline-name set.
+      // What a daemon killed after its first leaf leaves: its write-ahead records ("creating"), and
+      // P4TAP_0 with pipeline-name set.
+      store.recordTaps(names(8), "gnmi", "creating");
       const earlier = new GnmiClient({ address: s.gnmiAddr });
       await earlier.setLeaf(portLeafPath("P4TAP_0", "pipeline-name"), "pipe");
       earlier.close();
@@ -537,6 +539,88 @@ describe("read back after errors: never a leaf twice", () => {
       reader.close();
       await s.stop();
       store.forgetTaps(names(8));
+    }
+  });
+
+  test("no record of the pool: no read before the first Set; ports the target has make it fail unchanged, then read back", async () => {
+    for (const have of [0, 3]) {
+      const s = await standaloneSim(ns, dir);
+      const calls: string[] = [];
+      const errors: unknown[] = [];
+      class Counted extends GnmiClient {
+        override get(paths: Parameters<GnmiClient["get"]>[0]) {
+          calls.push("Get");
+          return super.get(paths);
+        }
+      }
+      const client = new Counted({ address: s.gnmiAddr });
+      try {
+        // A lost database over a target that has P4TAP_0..2 (have 3), or a node's first start (have 0).
+        const earlier = new GnmiClient({ address: s.gnmiAddr });
+        if (have > 0) await earlier.createPool(names(have), "leaf");
+        earlier.close();
+        assert.deepEqual(store.taps(), []);
+        class Watched extends GnmiTapBackend {
+          override create(
+            n: readonly string[],
+            hooks: Parameters<GnmiTapBackend["create"]>[1],
+            made?: ReadonlySet<string>,
+          ) {
+            return super.create(
+              n,
+              {
+                ...hooks,
+                sending: (batch) => {
+                  calls.push("Set");
+                  hooks.sending?.(batch);
+                },
+                recovered: (err, progress) => {
+                  errors.push(err);
+                  hooks.recovered?.(err, progress);
+                },
+              },
+              made,
+            );
+          }
+        }
+        const pool = new TapPool({
+          netns: ns,
+          prefix: "P4TAP_",
+          count: 8,
+          hostInterfaceName: "TAP_0",
+          backend: new Watched(client, {}, 8),
+          store,
+          dependsOn: [],
+          log,
+        });
+        await pool.start();
+        if (have === 0) {
+          assert.deepEqual(calls, ["Set"]);
+          assert.deepEqual(errors, []);
+        } else {
+          // The first update (P4TAP_0's pipeline-name, one-time) failed the request before it changed
+          // anything; read back, the rest was sent from P4TAP_3.
+          assert.deepEqual(calls, ["Set", "Get", "Set"]);
+          assert.equal(errors.length, 1);
+          assert.equal((errors[0] as { code?: number }).code, grpc.status.INVALID_ARGUMENT);
+          assert.match(String((errors[0] as Error).message), /pipeline-name is either already set/);
+        }
+        assert.deepEqual(await pool.probe(), { ready: true });
+        assertInOrder(s.portsFile, 8);
+        assert.deepEqual(await tapNames(ns), expected(8));
+        assert.deepEqual(
+          store
+            .taps()
+            .map((r) => r.name)
+            .sort(),
+          expected(8),
+        );
+        assert.ok(store.taps().every((r) => r.state === "created"));
+      } finally {
+        client.close();
+        await s.stop();
+        store.forgetTaps(names(8));
+      }
     }
   });
 
