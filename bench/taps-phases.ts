@@ -3,8 +3,8 @@
  * TapPool.start() -> probe() ready, fresh namespace + simulator + channel + SQLite file each round,
  * with the pool's calls timed where they cross into another process or the disk: every gNMI call
  * (Get, Set; the first one pays the channel's connect), every SQLite write (each one a transaction,
- * an fsync at FULL), every `ip` listing (links.listLinks, or EarlyListing.take: from the request to
- * the answer of an `ip` started earlier). What is left ("own") is the pool's JS and waits.
+ * an fsync at FULL), every `ip` listing (links.listLinks: a question to the namespace's long-lived
+ * `ip` reader, started while the target makes the ports). What is left ("own") is the pool's JS and waits.
  *
  *   npm run bench -- taps-phases      (BENCH_PHASES_N=32,256  BENCH_PHASES_ROUNDS=3)
  *
@@ -18,7 +18,6 @@ import { GnmiTapBackend } from "../daemon/components/tap-backends";
 import { TapPool } from "../daemon/components/tap-pool";
 import { DEFAULT_SET_BATCH, GnmiClient } from "../daemon/host/gnmi-client";
 import * as grpcChannel from "../daemon/host/grpc-channel";
-import { EarlyListing } from "../daemon/host/link-listing";
 import * as links from "../daemon/host/links";
 import { deleteNetns, ensureNetns } from "../daemon/host/netns";
 import { StateStore } from "../daemon/state/store";
@@ -107,8 +106,6 @@ async function once(n: number): Promise<Step[] & { total?: number; cpu?: string 
       steps,
     ),
     timeCalls(links, "listLinks", () => "ip link show", steps),
-    // From take() (the `link show` sent to an `ip` started at the beginning) to its answer.
-    timeCalls(EarlyListing.prototype, "take", () => "ip link show (its ip started ahead)", steps),
     ...["recordTaps", "confirmTaps", "saveTapPlacements", "stampTaps", "forgetTaps"].map((m) =>
       timeCalls(store, m, (a) => `SQLite ${m}(${(a[0] as unknown[]).length})`, steps),
     ),

@@ -7,8 +7,7 @@ import {
   type Probe,
 } from "../engine/component";
 import type { CreateHooks } from "../host/gnmi-client";
-import { EarlyListing } from "../host/link-listing";
-import { type LinkInfo, listLinks } from "../host/links";
+import { type LinkInfo, listLinks, warmLinkListing } from "../host/links";
 import { type FoundTap, findTapsByMac, netnsExists } from "../host/tap-locator";
 import type { StateStore, TapPlacement, TapRecord } from "../state/store";
 import type { TapBackend } from "./tap-backends";
@@ -134,22 +133,8 @@ export class TapPool implements Component {
     const b = this.opts.backend;
     const names = this.names();
     // gNMI: the target says what is made, and stale TAPs are not ours to remove (they go with the
-    // target): no listing of the namespace here (a process spawn; the look at the end lists it, with
-    // an `ip` started once the first SetRequest is on its way, while the target makes the ports).
-    const early: { listing: EarlyListing | null; over: boolean } = { listing: null, over: false };
-    try {
-      await this.startWith(b, names, early);
-    } finally {
-      early.over = true;
-      early.listing?.cancel();
-    }
-  }
-
-  private async startWith(
-    b: TapBackend,
-    names: string[],
-    early: { listing: EarlyListing | null; over: boolean },
-  ): Promise<void> {
+    // target): no listing of the namespace here; the look at the end lists it through the
+    // namespace's long-lived `ip` reader, started while the target makes the ports.
     // A pool the database has no record of (the node's first start, or a lost database): nothing the
     // target's answer feeds below can exist (records to confirm, ports that died, pods that lost
     // theirs), so a backend that may (gnmi) starts making it without that read, one round trip less;
@@ -203,18 +188,18 @@ export class TapPool implements Component {
     // The namespace listed for the look below while the backend reads its ports back (dpdk).
     let listed: Promise<LinkInfo[]> | undefined;
     const listNow = () => {
-      listed = early.listing ? early.listing.take() : listLinks(this.opts.netns);
+      listed = listLinks(this.opts.netns);
       listed.catch(() => undefined);
     };
-    // After the request is handed to grpc-js (setImmediate): the spawn blocks this process until
-    // `ip` runs, which then overlaps the target's work instead of delaying the request.
+    // After the request is handed to grpc-js (setImmediate): the reader's spawn blocks this process
+    // until `ip` runs, which then overlaps the target's work instead of delaying the request.
+    let warmed = false;
     const sent =
       b.kind === "gnmi"
         ? () => {
-            if (early.listing) return;
-            setImmediate(() => {
-              if (!early.over && !early.listing && !listed) early.listing = new EarlyListing(this.opts.netns);
-            });
+            if (warmed) return;
+            warmed = true;
+            setImmediate(() => warmLinkListing(this.opts.netns));
           }
         : undefined;
     if (missing.length > 0) await this.create(b.kind === "gnmi" ? names : missing, made, listNow, sent);
@@ -239,7 +224,6 @@ export class TapPool implements Component {
       );
     }
     for (const n of names) this.located.delete(n);
-    if (!listed && early.listing) listNow();
     // Every one is made now (created, or found made): the look needs no second read of the target.
     await this.survey(true, new Set(names), listed);
     this.startRead = true;

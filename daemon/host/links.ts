@@ -9,7 +9,7 @@
  * this kernel for tun/tap devices: test/integration/taps-kernel.test.ts).
  */
 import { type CommandResult, describeFailure, runCommand } from "./command";
-import { ipShow } from "./ip-session";
+import { ipSession, ipShow } from "./ip-session";
 
 export interface LinkInfo {
   name: string;
@@ -161,6 +161,14 @@ export async function listLinks(netns: string | null, opts: { once?: boolean } =
   const r = await ipShow(netns, ["link", "show"], TIMEOUT_MS);
   if (r.code !== 0) throw new Error(describeFailure(r.argv, r));
   return parseLinks(r.stdout);
+}
+
+/**
+ * Have the namespace's long-lived `ip` reader running before the next listLinks(netns), started now
+ * while the caller waits for something else: that listing then costs no process start.
+ */
+export function warmLinkListing(netns: string | null): void {
+  ipSession(netns).warm();
 }
 
 /** The batch lines that create `names` as TAPs in `group` (exported for tests and the bench). */

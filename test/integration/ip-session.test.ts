@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { hostInterfaceState } from "../../daemon/host/host-interface";
 import { ipSession, ipSessionShow, ipShow } from "../../daemon/host/ip-session";
-import { createTaps, parseLinks } from "../../daemon/host/links";
+import { createTaps, listLinks, parseLinks, warmLinkListing } from "../../daemon/host/links";
 import { deleteNetns, ensureNetns } from "../../daemon/host/netns";
 import { sleep } from "../helpers/daemon";
 
@@ -89,6 +89,26 @@ describe("a namespace's long-lived ip reader", () => {
     await until(() => s.pid === null, "the session to see its reader exit");
     assert.ok((await names(ns)).includes("TAP_0"));
     assert.ok(s.pid !== null && s.pid !== pid, "a new reader");
+  });
+
+  test("warmed: the reader is started before any question, and the next listing is its answer", async () => {
+    const s = ipSession(ns);
+    s.end();
+    assert.equal(s.pid, null);
+    const starts = s.starts;
+    warmLinkListing(ns);
+    await until(() => s.pid !== null, "the warmed reader to start");
+    const pid = s.pid;
+    warmLinkListing(ns); // a second warm-up starts nothing
+    const answered = s.answered;
+    const links = await listLinks(ns);
+    assert.ok(
+      links.some((l) => l.name === "TAP_0"),
+      "the listing answers",
+    );
+    assert.equal(s.answered, answered + 1, "answered by the reader");
+    assert.equal(s.pid, pid, "the warmed reader, not another");
+    assert.equal(s.starts, starts + 1, "started once");
   });
 
   test("the namespace made again under the same name: the reader follows it", async () => {
