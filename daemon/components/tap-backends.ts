@@ -174,7 +174,7 @@ export class GnmiTapBackend implements TapBackend {
       { statusCode: 409 },
     );
   }
-  generation(): null {
+  generation(): string | null {
     return null;
   }
 }

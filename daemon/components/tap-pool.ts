@@ -531,13 +531,26 @@ export class TapPool implements Component {
     // TAPs newly gone are lost only if the target answered after the look: one being killed takes its
     // TAPs down first, while it still shows as running (seen with ovs-vswitchd-dpdk under load), and
     // the pods' TAPs that die with it must stay "in use" for the report after its restart.
+    // Nor are TAPs made by an earlier run of the target: they died with its restart, and a new run
+    // that answers may not have made its own yet (ovs-vswitchd-dpdk makes them from its database);
+    // the pool's next start says which pods lost theirs. Read after answers(): the run that answered.
     const gone = views.filter((v) => v.state === "lost" && records.get(v.name)?.placement !== "lost");
-    if (gone.length > 0 && !(answered && ((await b.answers?.()) ?? true))) {
-      this.opts.log.info(
-        { component: this.name, names: gone.map((v) => v.name) },
-        "TAPs gone while the target did not answer: not taken for lost (it may be going away)",
-      );
-      return views;
+    if (gone.length > 0) {
+      const answers = answered && ((await b.answers?.()) ?? true);
+      const run = answers ? b.generation() : null;
+      const earlier = gone.filter((v) => {
+        const madeIn = records.get(v.name)?.generation ?? null;
+        return run !== null && madeIn !== null && madeIn !== run;
+      });
+      if (!answers || earlier.length > 0) {
+        this.opts.log.info(
+          { component: this.name, names: gone.map((v) => v.name) },
+          answers
+            ? "TAPs gone with an earlier run of the target: not taken for lost (they died with its restart)"
+            : "TAPs gone while the target did not answer: not taken for lost (it may be going away)",
+        );
+        return views;
+      }
     }
     this.remember(views, records);
     this.watermark(views);
