@@ -456,7 +456,10 @@ describe("read back after errors: never a leaf twice", () => {
       });
       await pool.start();
       assert.deepEqual(await pool.probe(), { ready: true });
-      assert.ok(store.taps().every((r) => r.generation === "run-1"), "records carry the run that made them");
+      assert.ok(
+        store.taps().every((r) => r.generation === "run-1"),
+        "records carry the run that made them",
+      );
       ip("-n", ns, "link", "del", "P4TAP_4");
       backend.run = "run-2";
       await pool.reconcile(); // the look made while ready
