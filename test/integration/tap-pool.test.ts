@@ -85,6 +85,33 @@ function assertInOrder(file: string, n: number): void {
 
 const byName = (views: TapView[]) => new Map(views.map((v) => [v.name, v]));
 
+/** A gNMI backend that notes each SetRequest ("Set" in calls) and each error its creation recovered from. */
+function noting(calls: string[], errors: unknown[]) {
+  return class Noting extends GnmiTapBackend {
+    override create(
+      n: readonly string[],
+      hooks: Parameters<GnmiTapBackend["create"]>[1],
+      made?: ReadonlySet<string>,
+    ) {
+      return super.create(
+        n,
+        {
+          ...hooks,
+          sending: (batch) => {
+            calls.push("Set");
+            hooks.sending?.(batch);
+          },
+          recovered: (err, progress) => {
+            errors.push(err);
+            hooks.recovered?.(err, progress);
+          },
+        },
+        made,
+      );
+    }
+  };
+}
+
 /** Rewrite one record's generation with a second connection (as a record from another boot). */
 function setGeneration(file: string, name: string, generation: string): void {
   const db = new Database(file);
@@ -537,29 +564,7 @@ describe("read back after errors: never a leaf twice", () => {
       const earlier = new GnmiClient({ address: s.gnmiAddr });
       await earlier.setLeaf(portLeafPath("P4TAP_0", "pipeline-name"), "pipe");
       earlier.close();
-      class Watched extends GnmiTapBackend {
-        override create(
-          n: readonly string[],
-          hooks: Parameters<GnmiTapBackend["create"]>[1],
-          made?: ReadonlySet<string>,
-        ) {
-          return super.create(
-            n,
-            {
-              ...hooks,
-              sending: (batch) => {
-                calls.push("Set");
-                hooks.sending?.(batch);
-              },
-              recovered: (err, progress) => {
-                errors.push(err);
-                hooks.recovered?.(err, progress);
-              },
-            },
-            made,
-          );
-        }
-      }
+      const Watched = noting(calls, errors);
       const pool = new TapPool({
         netns: ns,
         prefix: "P4TAP_",
@@ -604,29 +609,7 @@ describe("read back after errors: never a leaf twice", () => {
         if (have > 0) await earlier.createPool(names(have), "leaf");
         earlier.close();
         assert.deepEqual(store.taps(), []);
-        class Watched extends GnmiTapBackend {
-          override create(
-            n: readonly string[],
-            hooks: Parameters<GnmiTapBackend["create"]>[1],
-            made?: ReadonlySet<string>,
-          ) {
-            return super.create(
-              n,
-              {
-                ...hooks,
-                sending: (batch) => {
-                  calls.push("Set");
-                  hooks.sending?.(batch);
-                },
-                recovered: (err, progress) => {
-                  errors.push(err);
-                  hooks.recovered?.(err, progress);
-                },
-              },
-              made,
-            );
-          }
-        }
+        const Watched = noting(calls, errors);
         const pool = new TapPool({
           netns: ns,
           prefix: "P4TAP_",
