@@ -106,13 +106,13 @@ export class KernelTapBackend implements TapBackend {
   }
 }
 
+/** How long a creation without a read first waits for the writer's channel (then its first call says why). */
+const CONNECT_WAIT_MS = 2000;
+
 /**
  * DPDK TAP ports created by the P4 target, with gnmi-cli's leaves and values, in name order, one
  * SetRequest at a time (GnmiClient.createPool: read back after any error, never a leaf twice).
  */
-/** How long a creation without a read first waits for the writer's channel (then its first call says why). */
-const CONNECT_WAIT_MS = 2000;
-
 export class GnmiTapBackend implements TapBackend {
   readonly kind = "gnmi";
   readonly recreatesLost = false;

@@ -13,7 +13,7 @@ import * as grpc from "@grpc/grpc-js";
 import Database from "better-sqlite3";
 import pino from "pino";
 import { p4TargetProcess } from "../../daemon/components/p4-target";
-import { GnmiTapBackend, KernelTapBackend } from "../../daemon/components/tap-backends";
+import { GnmiTapBackend, KernelTapBackend, type TapBackend } from "../../daemon/components/tap-backends";
 import { TapPool, type TapView } from "../../daemon/components/tap-pool";
 import type { SupervisorConfig } from "../../daemon/config/types";
 import { Engine } from "../../daemon/engine/engine";
@@ -421,6 +421,18 @@ describe("read back after errors: never a leaf twice", () => {
     store.close();
     ip("netns", "del", ns);
   });
+  /** A pool of 8 in this test's namespace and database over `backend`. */
+  const poolOf = (backend: TapBackend) =>
+    new TapPool({
+      netns: ns,
+      prefix: "P4TAP_",
+      count: 8,
+      hostInterfaceName: "TAP_0",
+      backend,
+      store,
+      dependsOn: [],
+      log,
+    });
 
   test("a partial port (two leaves set, then the connection dropped) completes; found ports are recorded", async () => {
     const s = await standaloneSim(ns, dir);
@@ -433,16 +445,7 @@ describe("read back after errors: never a leaf twice", () => {
       await earlier.setLeaf(portLeafPath("P4TAP_3", "mempool-name"), "MEMPOOL0");
       earlier.close();
       const client = new GnmiClient({ address: s.gnmiAddr });
-      const pool = new TapPool({
-        netns: ns,
-        prefix: "P4TAP_",
-        count: 8,
-        hostInterfaceName: "TAP_0",
-        backend: new GnmiTapBackend(client, {}, 8),
-        store,
-        dependsOn: [],
-        log,
-      });
+      const pool = poolOf(new GnmiTapBackend(client, {}, 8));
       await pool.start();
       assert.deepEqual(await pool.probe(), { ready: true });
       assertInOrder(s.portsFile, 8);
@@ -471,16 +474,7 @@ describe("read back after errors: never a leaf twice", () => {
     const backend = new Runs(client, {}, 8);
     const placement = (n: string) => store.taps().find((r) => r.name === n)?.placement;
     try {
-      const pool = new TapPool({
-        netns: ns,
-        prefix: "P4TAP_",
-        count: 8,
-        hostInterfaceName: "TAP_0",
-        backend,
-        store,
-        dependsOn: [],
-        log,
-      });
+      const pool = poolOf(backend);
       await pool.start();
       assert.deepEqual(await pool.probe(), { ready: true });
       assert.ok(
@@ -523,16 +517,7 @@ describe("read back after errors: never a leaf twice", () => {
           });
         }
       }
-      const pool = new TapPool({
-        netns: ns,
-        prefix: "P4TAP_",
-        count: 8,
-        hostInterfaceName: "TAP_0",
-        backend: new Watched(client, {}, 3),
-        store,
-        dependsOn: [],
-        log,
-      });
+      const pool = poolOf(new Watched(client, {}, 3));
       await pool.start();
       assert.deepEqual(checked, names(8));
       assert.ok(store.taps().every((r) => r.state === "created"));
@@ -565,16 +550,7 @@ describe("read back after errors: never a leaf twice", () => {
       await earlier.setLeaf(portLeafPath("P4TAP_0", "pipeline-name"), "pipe");
       earlier.close();
       const Watched = noting(calls, errors);
-      const pool = new TapPool({
-        netns: ns,
-        prefix: "P4TAP_",
-        count: 8,
-        hostInterfaceName: "TAP_0",
-        backend: new Watched(client, {}, 8, reader),
-        store,
-        dependsOn: [],
-        log,
-      });
+      const pool = poolOf(new Watched(client, {}, 8, reader));
       await pool.start();
       // One GetRequest (which ports are added, and P4TAP_0's leaves), then the one SetRequest.
       assert.deepEqual(calls, ["Get", "Set"]);
@@ -610,16 +586,7 @@ describe("read back after errors: never a leaf twice", () => {
         earlier.close();
         assert.deepEqual(store.taps(), []);
         const Watched = noting(calls, errors);
-        const pool = new TapPool({
-          netns: ns,
-          prefix: "P4TAP_",
-          count: 8,
-          hostInterfaceName: "TAP_0",
-          backend: new Watched(client, {}, 8),
-          store,
-          dependsOn: [],
-          log,
-        });
+        const pool = poolOf(new Watched(client, {}, 8));
         await pool.start();
         if (have === 0) {
           assert.deepEqual(calls, ["Set"]);
