@@ -15,6 +15,8 @@ import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
 import Fastify, {
   type FastifyError,
   type FastifyInstance,
+  type FastifyPluginAsync,
+  type FastifyPluginOptions,
   type FastifyReply,
   type FastifyRequest,
 } from "fastify";
@@ -75,6 +77,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   // No fastify logger: with one, every request pays for a child logger and a response timer although a
   // GET logs nothing. The API's own lines (mutations, errors) are written by api/request-logger.ts.
   const logFor = requestLog(opts.logger || null);
+  await nextTurn();
   const app = Fastify({
     logger: false,
     schemaErrorFormatter: formatValidationErrors,
@@ -122,7 +125,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   });
 
   // Before swagger and the routes: its onRoute hook adds the security requirement and answers to each.
-  await app.register(access, { rules: opts.access ?? null });
+  await register(app, access, { rules: opts.access ?? null });
 
   if (opts.openapiFile === undefined) await registerSwagger(app, opts.version);
 
@@ -130,16 +133,16 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.addHook("onClose", async () => metrics.close());
 
   const routeOpts = { engine: opts.engine };
-  await app.register(healthRoutes, routeOpts);
-  await app.register(statusRoutes, routeOpts);
-  await app.register(componentRoutes, routeOpts);
-  await app.register(datapathRoutes, routeOpts);
-  await app.register(eventRoutes, { ...routeOpts, heartbeatMs: opts.sseHeartbeatMs ?? 15_000, logFor });
-  await app.register(metricsRoutes, { metrics });
-  await app.register(preflightRoutes, { preflight: opts.preflight ?? null });
-  await app.register(tapRoutes, { taps: opts.taps ?? null });
-  await app.register(jobRoutes, { jobs: opts.jobs ?? null });
-  await app.register(hookRoutes, { jobs: opts.jobs ?? null });
+  await register(app, healthRoutes, routeOpts);
+  await register(app, statusRoutes, routeOpts);
+  await register(app, componentRoutes, routeOpts);
+  await register(app, datapathRoutes, routeOpts);
+  await register(app, eventRoutes, { ...routeOpts, heartbeatMs: opts.sseHeartbeatMs ?? 15_000, logFor });
+  await register(app, metricsRoutes, { metrics });
+  await register(app, preflightRoutes, { preflight: opts.preflight ?? null });
+  await register(app, tapRoutes, { taps: opts.taps ?? null });
+  await register(app, jobRoutes, { jobs: opts.jobs ?? null });
+  await register(app, hookRoutes, { jobs: opts.jobs ?? null });
 
   app.get(
     "/v1/openapi.json",
@@ -159,6 +162,25 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   );
 
   return app;
+}
+
+/**
+ * Building the API is ~60 ms of synchronous work on a quiet node (fastify itself, the routes, the
+ * rate limit), and in the daemon the datapath's bring-up runs meanwhile (daemon/daemon.ts): its
+ * steps wait on child exits and sockets, which are seen only between turns of the event loop. So
+ * the build gives the loop a turn before fastify is made and after each plugin: the children boot
+ * while the API is built, instead of after it.
+ */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** app.register(plugin, options), then a turn of the event loop (nextTurn). */
+async function register<O extends FastifyPluginOptions>(
+  app: FastifyInstance,
+  plugin: FastifyPluginAsync<O>,
+  options: O,
+): Promise<void> {
+  await app.register(plugin, options);
+  await nextTurn();
 }
 
 /** @fastify/swagger, loaded only to generate the document: its onRoute hook must see every route. */

@@ -44,13 +44,14 @@ export async function ensureNetns(name: string): Promise<boolean> {
   if (netnsExists(name)) return false;
   // A stale plain file (see netnsExists) would make `ip netns add` fail with "File exists".
   if (existsSync(netnsPath(name))) unlinkSync(netnsPath(name));
-  const argv = ["ip", "netns", "add", name];
-  const r = await runCommand(argv, { timeoutMs: 10_000 });
-  if (r.code !== 0) throw new Error(describeFailure(argv, r));
-  // A fresh namespace has lo down; loopback must work for the gRPC endpoints inside it.
-  const up = ["ip", "-n", name, "link", "set", "lo", "up"];
-  const r2 = await runCommand(up, { timeoutMs: 10_000 });
-  if (r2.code !== 0) throw new Error(describeFailure(up, r2));
+  // One process, not two: a fresh namespace has lo down, and loopback must work for the gRPC
+  // endpoints inside it. In a batch `netns exec` forks (a small ip, not the daemon) and waits; the
+  // batch stops at the first failing line and says which ("Command failed -:N").
+  const argv = ["ip", "-batch", "-"];
+  const input = `netns add ${name}\nnetns exec ${name} ip link set lo up\n`;
+  const r = await runCommand(argv, { timeoutMs: 10_000, input });
+  const what = `ip -batch - (netns add ${name}; netns exec ${name} ip link set lo up)`;
+  if (r.code !== 0) throw new Error(describeFailure([what], r));
   return true;
 }
 
