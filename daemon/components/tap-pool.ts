@@ -176,7 +176,7 @@ export class TapPool implements Component {
     if (died.length > 0) {
       const netnsOf = (n: string) => {
         const r = records.get(n);
-        return r?.placement === "in-use" ? r.netns : null;
+        return r ? lastPodNetns(r) : null;
       };
       this.opts.onPortsDied?.(podsLost.map((tap) => ({ tap, netns: netnsOf(tap) })));
     }
@@ -575,10 +575,12 @@ export class TapPool implements Component {
       const r = records.get(v.name);
       if (!r || v.state === "missing") continue;
       const mac = v.state === "available" || v.state === "host" ? v.mac : null;
-      if (r.placement !== v.state || r.netns !== v.netns || (mac !== null && mac !== r.mac)) {
-        changed.push({ name: v.name, mac, placement: v.state, netns: v.netns });
-        // A pod's namespace, if it was in one (not the datapath's own).
-        if (v.state === "lost") lost.push({ ...v, netns: r.placement === "in-use" ? r.netns : null });
+      // A lost TAP's record keeps the pod's namespace it was last seen in (null: it was not in one):
+      // the report after a target restart looks up that pod (heal-after-restart.ts).
+      const netns = v.state === "lost" ? lastPodNetns(r) : v.netns;
+      if (r.placement !== v.state || r.netns !== netns || (mac !== null && mac !== r.mac)) {
+        changed.push({ name: v.name, mac, placement: v.state, netns });
+        if (v.state === "lost" && r.placement !== "lost") lost.push({ ...v, netns });
       }
     }
     if (changed.length > 0) this.opts.store?.saveTapPlacements(changed);
@@ -653,4 +655,9 @@ function diedWith(kind: string): string {
   if (kind === "gnmi") return "P4 target's restart";
   if (kind === "dpdk") return "restart of ovs-vswitchd";
   return "previous kernel generation";
+}
+
+/** The namespace a TAP was last seen in while a pod had it (kept once it is lost); null: none known. */
+function lastPodNetns(r: TapRecord): string | null {
+  return r.placement === "in-use" || r.placement === "lost" ? r.netns : null;
 }

@@ -291,6 +291,7 @@ describe("TAP pool over gNMI, the strict simulator supervised", () => {
     const { gnmiAddr, portsFile, probeClient, target } = await gnmiSetup(ns, dir, store);
     const poolClient = new GnmiClient({ address: gnmiAddr, timeoutMs: 5000 });
     clients.push(probeClient, poolClient);
+    const died: { tap: string; netns: string | null }[][] = [];
     const pool = new TapPool({
       netns: ns,
       prefix: "P4TAP_",
@@ -301,6 +302,7 @@ describe("TAP pool over gNMI, the strict simulator supervised", () => {
       dependsOn: ["p4-target"],
       log,
       lowWatermark: 5,
+      onPortsDied: (podTaps) => died.push(podTaps),
     });
     engine = new Engine({
       components: [target, pool],
@@ -353,6 +355,9 @@ describe("TAP pool over gNMI, the strict simulator supervised", () => {
         .some((x) => x.kind === "warning" && /lost P4TAP_6 \(was in netns cni-pod-/.test(x.message)),
     );
     assert.equal(pool.counts().lost, 1);
+    // Its record keeps the pod's namespace, for the report after a target restart.
+    const lostRecord = store.taps().find((r) => r.name === "P4TAP_6");
+    assert.deepEqual([lostRecord?.placement, lostRecord?.netns], ["lost", pods[2]?.netns]);
 
     // The target restarts: every port dies with it, the pool is made again, in order; an event names
     // the TAPs the pods lost.
@@ -367,6 +372,14 @@ describe("TAP pool over gNMI, the strict simulator supervised", () => {
       .events(0, 1000)
       .find((x) => x.kind === "warning" && /^pods lost their TAPs/.test(x.message));
     assert.match(lostEv?.message ?? "", /P4TAP_1, P4TAP_4, P4TAP_6/);
+    // The heal is told where each was: the pods' namespaces, the one lost earlier's too.
+    assert.deepEqual(
+      died[0],
+      ["P4TAP_1", "P4TAP_4", "P4TAP_6"].map((tap) => ({
+        tap,
+        netns: pods.find((p) => p.tap === tap)?.netns,
+      })),
+    );
     assert.deepEqual(pool.counts(), { available: 7, inUse: 0, lost: 0, missing: 0, host: 1 });
 
     // 32 (the stock chassis config): P4TAP_k = port k, also after another target restart.
