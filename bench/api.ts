@@ -53,16 +53,27 @@ export function rssMb(pid: number): number {
   return Number(m?.[1] ?? Number.NaN) / 1024;
 }
 
-/** Median wall time of argv over `runs` runs, ms; every run must exit 0. */
-function wall(argv: string[], env: NodeJS.ProcessEnv, runs = CLI_RUNS): number {
-  const times: number[] = [];
+/** Wall time of one run of argv, ms; it must exit 0. */
+function wallOnce(argv: string[], env: NodeJS.ProcessEnv): number {
+  const t0 = performance.now();
+  const r = spawnSync(argv[0] as string, argv.slice(1), { env, stdio: ["ignore", "ignore", "pipe"] });
+  const ms = performance.now() - t0;
+  if (r.status !== 0) throw new Error(`${argv.join(" ")}: exit ${r.status}: ${r.stderr}`);
+  return ms;
+}
+
+/**
+ * Median wall times of `a` and `b` over `runs` runs each, taken in turn (a, b, a, b...): on this
+ * shared machine one block of runs and then the other would compare two different moments.
+ */
+function wallAlternated(a: string[], b: string[], env: NodeJS.ProcessEnv, runs = CLI_RUNS): [number, number] {
+  const ta: number[] = [];
+  const tb: number[] = [];
   for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    const r = spawnSync(argv[0] as string, argv.slice(1), { env, stdio: ["ignore", "ignore", "pipe"] });
-    times.push(performance.now() - t0);
-    if (r.status !== 0) throw new Error(`${argv.join(" ")}: exit ${r.status}: ${r.stderr}`);
+    ta.push(wallOnce(a, env));
+    tb.push(wallOnce(b, env));
   }
-  return median(times);
+  return [median(ta), median(tb)];
 }
 
 export async function benchApi(): Promise<number> {
@@ -88,8 +99,11 @@ export async function benchApi(): Promise<number> {
 
     // CLI: the bundle, the same way kubelet's ExecStartPre runs it (its own process, a fresh runtime).
     const env = { ...process.env, K8S_OFFLOADD_CONFIG: f.configFile };
-    const cli = wall([process.execPath, CLI, "status"], env);
-    const floor = wall([process.execPath, "-e", "0"], env);
+    const [cli, floor] = wallAlternated(
+      [process.execPath, CLI, "status"],
+      [process.execPath, "-e", "0"],
+      env,
+    );
     const getTimes: number[] = [];
     for (let i = 0; i < CLI_RUNS; i++) {
       const t0 = performance.now();
