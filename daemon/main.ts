@@ -17,11 +17,16 @@ interface Handle {
 }
 const handle: Handle = { daemon: null, stopAsked: null };
 
-const usage = (defaultConfigPath: string) => `usage: k8s-offloadd [--config PATH] [--check-config] [--version]
+const usage = (
+  defaultConfigPath: string,
+) => `usage: k8s-offloadd [--config PATH] [--check-config | --warm-up] [--version]
   --config PATH    YAML configuration (default ${defaultConfigPath}); profiles/ ships p4-ovs.yaml and sandbox.yaml
   --check-config   check the configuration as a start would (syntax, every key, the TAP pool's room in
                    the chassis config, the modes of the daemon's files), print "config OK" or what is
                    wrong, and exit 0 or 2; starts and changes nothing (like sshd -t, nginx -t)
+  --warm-up        for the build's code cache (scripts/bundle.ts): --check-config, then the state
+                   database, engine and API made in memory and asked their polled GETs; starts and
+                   changes nothing
 exit codes: 0 stopped cleanly (or config OK), 1 runtime error (instance lock held, state database, API
 port, a second signal during a stop), 2 bad configuration or usage`;
 
@@ -55,7 +60,13 @@ process.on("unhandledRejection", crash("unhandled rejection"));
 process.on("uncaughtException", crash("uncaught exception"));
 
 async function main(): Promise<number> {
-  let args: { config?: string; version?: boolean; help?: boolean; "check-config"?: boolean };
+  let args: {
+    config?: string;
+    version?: boolean;
+    help?: boolean;
+    "check-config"?: boolean;
+    "warm-up"?: boolean;
+  };
   try {
     args = parseArgs({
       options: {
@@ -63,6 +74,7 @@ async function main(): Promise<number> {
         version: { type: "boolean" },
         help: { type: "boolean" },
         "check-config": { type: "boolean" },
+        "warm-up": { type: "boolean" },
       },
     }).values;
   } catch (err) {
@@ -75,7 +87,7 @@ async function main(): Promise<number> {
   const { packageVersion } = await import("./paths");
   if (args.version) return print(packageVersion());
   const { Daemon, checkConfig } = await import("./daemon");
-  if (args["check-config"]) {
+  if (args["check-config"] || args["warm-up"]) {
     const file = args.config ?? defaultConfigPath;
     const checked = checkConfig(file);
     if (typeof checked === "string") {
@@ -83,6 +95,10 @@ async function main(): Promise<number> {
         `k8s-offloadd: ${checked}\nconfig ${file}: NOT OK (nothing was started or changed)\n`,
       );
       return 2;
+    }
+    if (args["warm-up"]) {
+      await (await import("./warm-up")).warmUp(checked, packageVersion());
+      return print("warm-up done (nothing was started or changed)");
     }
     return print(`config ${file}: OK (profile ${checked.profile})`);
   }

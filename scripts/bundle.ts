@@ -72,11 +72,12 @@ export const ENTRY_POINTS = {
 
 /**
  * Arguments that run an entry point's start-up and nothing else, and the exit code they end with:
- * what ran is what the code cache holds. The daemon runs `--check-config` on a copy of
- * profiles/sandbox.yaml in a scratch directory (`dir`): it loads every module of the daemon (fastify,
- * pino, SQLite, the engine; their top-level code runs), then parses and validates that config the
- * way every start does (the YAML parser, the validator, the chassis-room and file-mode checks) and
- * exits 0 having started and written nothing. The copy's relative paths point into the scratch
+ * what ran is what the code cache holds. The daemon runs `--warm-up` (daemon/warm-up.ts) on a copy
+ * of profiles/sandbox.yaml in a scratch directory (`dir`): it loads every module of the daemon
+ * (fastify, pino, SQLite, the engine; their top-level code runs), parses and validates that config the
+ * way every start does (the YAML parser, the validator, the chassis-room and file-mode checks), then
+ * opens a state database, makes an engine and builds the API, all in memory, asks the API its polled
+ * GETs, and exits 0 having started and written nothing. The copy's relative paths point into the scratch
  * directory, where nothing exists: what the build host holds changes nothing. `--version` alone would
  * cache only main.ts, and V8 would compile all of those again at every start.
  */
@@ -90,7 +91,7 @@ const WARM_UP: Record<
     writeFileSync(config, readFileSync(join(repoRoot(), "profiles/sandbox.yaml")), { mode: 0o644 });
     // Made under the options the daemon runs with: V8 rejects a cache made under other flags
     // (--max-semi-space-size included) and would compile the whole bundle at every start.
-    return { args: ["--check-config", "--config", config], exit: 0, nodeOptions: DAEMON_NODE_OPTIONS };
+    return { args: ["--warm-up", "--config", config], exit: 0, nodeOptions: DAEMON_NODE_OPTIONS };
   },
   // What kubelet's ExecStartPre and the hooks run: the config read (YAML, validation, defaults) and a
   // request, here to a closed port (exit 3, "cannot reach"). The cache is twice --help's (455 KB against

@@ -92,3 +92,30 @@ describe("k8s-offloadd --check-config", () => {
     assert.match(missing.stderr, /no-such\.yaml: no such file/);
   });
 });
+
+describe("k8s-offloadd --warm-up (the build's run for the code cache)", () => {
+  const warmUp = (file: string) =>
+    spawnSync(process.execPath, [daemonMain, "--warm-up", "--config", file], {
+      encoding: "utf8",
+      env: { ...process.env, NOTIFY_SOCKET: "" },
+    });
+
+  test("builds the state database, engine and API in memory and asks the API: exit 0, nothing made", () => {
+    const { dir, file } = configIn("warm-good", sandbox());
+    const r = warmUp(file);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, "warm-up done (nothing was started or changed)\n");
+    assert.deepEqual(readdirSync(dir), ["config.yaml"]);
+    assert.equal(existsSync(join(tmp, ".sandbox")), false);
+    // No file named after SQLite's in-memory database either.
+    assert.equal(existsSync(":memory:"), false);
+  });
+
+  test("a bad config ends it as --check-config does: exit 2, nothing made", () => {
+    const { dir, file } = configIn("warm-bad", sandbox().replace("port: 9300", "port: 99999"));
+    const r = warmUp(file);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /NOT OK/);
+    assert.deepEqual(readdirSync(dir), ["config.yaml"]);
+  });
+});
