@@ -85,6 +85,16 @@ function assertInOrder(file: string, n: number): void {
 
 const byName = (views: TapView[]) => new Map(views.map((v) => [v.name, v]));
 
+/** A gNMI client that notes each GetRequest ("Get" in calls). */
+function countingGets(calls: string[]) {
+  return class Counted extends GnmiClient {
+    override get(paths: Parameters<GnmiClient["get"]>[0]) {
+      calls.push("Get");
+      return super.get(paths);
+    }
+  };
+}
+
 /** A gNMI backend that notes each SetRequest ("Set" in calls) and each error its creation recovered from. */
 function noting(calls: string[], errors: unknown[]) {
   return class Noting extends GnmiTapBackend {
@@ -547,12 +557,7 @@ describe("read back after errors: never a leaf twice", () => {
     const calls: string[] = [];
     const errors: unknown[] = [];
     // Every GetRequest of the writer and of the reader.
-    class Counted extends GnmiClient {
-      override get(paths: Parameters<GnmiClient["get"]>[0]) {
-        calls.push("Get");
-        return super.get(paths);
-      }
-    }
+    const Counted = countingGets(calls);
     const client = new Counted({ address: s.gnmiAddr });
     const reader = new Counted({ address: s.gnmiAddr });
     try {
@@ -585,12 +590,7 @@ describe("read back after errors: never a leaf twice", () => {
       const s = await standaloneSim(ns, dir);
       const calls: string[] = [];
       const errors: unknown[] = [];
-      class Counted extends GnmiClient {
-        override get(paths: Parameters<GnmiClient["get"]>[0]) {
-          calls.push("Get");
-          return super.get(paths);
-        }
-      }
+      const Counted = countingGets(calls);
       const client = new Counted({ address: s.gnmiAddr });
       try {
         // A lost database over a target that has P4TAP_0..2 (have 3), or a node's first start (have 0).
