@@ -21,13 +21,20 @@ import Fastify, {
 import type { Logger } from "pino";
 import { type EngineApi, UnknownComponentError } from "../daemon/engine/component";
 import type { PreflightApi } from "../daemon/preflight";
+import { serveCachedGets } from "./cached-gets";
 import { createMetrics } from "./metrics";
-import access, { type AccessOptions, BODY_LIMIT, isMutating, securitySchemes } from "./plugins/access";
+import access, {
+  type AccessOptions,
+  allowedHosts,
+  BODY_LIMIT,
+  isMutating,
+  securitySchemes,
+} from "./plugins/access";
 import { type RequestLog, requestLog } from "./request-logger";
 import componentRoutes from "./routes/components";
 import datapathRoutes from "./routes/datapath";
 import eventRoutes from "./routes/events";
-import healthRoutes from "./routes/health";
+import healthRoutes, { HEALTH_BODY } from "./routes/health";
 import hookRoutes from "./routes/hooks";
 import jobRoutes, { type JobsApi } from "./routes/jobs";
 import metricsRoutes from "./routes/metrics";
@@ -36,6 +43,7 @@ import statusRoutes from "./routes/status";
 import tapRoutes, { type TapsApi } from "./routes/taps";
 import { commonErrors, NoQuerySchema } from "./schemas/common";
 import { sharedSchemas } from "./schemas/index";
+import { StatusBodies } from "./status-bodies";
 
 export interface ServerOptions {
   engine: EngineApi;
@@ -90,6 +98,15 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       }),
   }) as unknown as FastifyInstance;
 
+  // One StatusBodies for the routes and the fast path in front of fastify (api/cached-gets.ts).
+  const bodies = new StatusBodies(opts.engine);
+  const rules = opts.access;
+  serveCachedGets(app, {
+    bodies,
+    health: HEALTH_BODY,
+    hosts: rules ? allowedHosts(rules.port, rules.host) : null,
+  });
+
   // Querystrings and path parameters arrive as text and are coerced to their schema's types; bodies
   // are JSON and are never coerced: {"count":"8"} against an integer is a 400.
   const textParts = new Ajv({ ...ajvOptions, coerceTypes: true });
@@ -131,7 +148,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
 
   const routeOpts = { engine: opts.engine };
   await app.register(healthRoutes, routeOpts);
-  await app.register(statusRoutes, routeOpts);
+  await app.register(statusRoutes, { ...routeOpts, bodies });
   await app.register(componentRoutes, routeOpts);
   await app.register(datapathRoutes, routeOpts);
   await app.register(eventRoutes, { ...routeOpts, heartbeatMs: opts.sseHeartbeatMs ?? 15_000, logFor });
