@@ -23,13 +23,20 @@ import Fastify, {
 import type { Logger } from "pino";
 import { type EngineApi, UnknownComponentError } from "../daemon/engine/component";
 import type { PreflightApi } from "../daemon/preflight";
+import { serveCachedGets } from "./cached-gets";
 import { createMetrics } from "./metrics";
-import access, { type AccessOptions, BODY_LIMIT, isMutating, securitySchemes } from "./plugins/access";
+import access, {
+  type AccessOptions,
+  allowedHosts,
+  BODY_LIMIT,
+  isMutating,
+  securitySchemes,
+} from "./plugins/access";
 import { type RequestLog, requestLog } from "./request-logger";
 import componentRoutes from "./routes/components";
 import datapathRoutes from "./routes/datapath";
 import eventRoutes from "./routes/events";
-import healthRoutes from "./routes/health";
+import healthRoutes, { HEALTH_BODY } from "./routes/health";
 import hookRoutes from "./routes/hooks";
 import jobRoutes, { type JobsApi } from "./routes/jobs";
 import metricsRoutes from "./routes/metrics";
@@ -38,6 +45,7 @@ import statusRoutes from "./routes/status";
 import tapRoutes, { type TapsApi } from "./routes/taps";
 import { commonErrors, NoQuerySchema } from "./schemas/common";
 import { sharedSchemas } from "./schemas/index";
+import { StatusBodies } from "./status-bodies";
 
 export interface ServerOptions {
   engine: EngineApi;
@@ -93,6 +101,15 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       }),
   }) as unknown as FastifyInstance;
 
+  // One StatusBodies for the routes and the fast path in front of fastify (api/cached-gets.ts).
+  const bodies = new StatusBodies(opts.engine);
+  const rules = opts.access;
+  serveCachedGets(app, {
+    bodies,
+    health: HEALTH_BODY,
+    hosts: rules ? allowedHosts(rules.port, rules.host) : null,
+  });
+
   // Querystrings and path parameters arrive as text and are coerced to their schema's types; bodies
   // are JSON and are never coerced: {"count":"8"} against an integer is a 400.
   const textParts = new Ajv({ ...ajvOptions, coerceTypes: true });
@@ -134,7 +151,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
 
   const routeOpts = { engine: opts.engine };
   await register(app, healthRoutes, routeOpts);
-  await register(app, statusRoutes, routeOpts);
+  await register(app, statusRoutes, { ...routeOpts, bodies });
   await register(app, componentRoutes, routeOpts);
   await register(app, datapathRoutes, routeOpts);
   await register(app, eventRoutes, { ...routeOpts, heartbeatMs: opts.sseHeartbeatMs ?? 15_000, logFor });

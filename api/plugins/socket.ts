@@ -2,7 +2,8 @@
  * The API on a unix socket too (`<runDir>/api.sock`, mode 0600): local tools reach it without a TCP
  * port, and only the daemon's user can connect. The same fastify instance serves it, so every hook
  * (token, Origin, rate limit) applies; the Host rule does not (no browser reaches a unix socket, and
- * curl --unix-socket sends a Host of its own choosing).
+ * curl --unix-socket sends a Host of its own choosing). It has no fast path for the cached GETs
+ * (api/cached-gets.ts): every request goes through fastify's routing.
  */
 import { chmodSync, lstatSync, mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync } from "node:fs";
 import { createServer, type Server } from "node:http";

@@ -3,8 +3,8 @@ import { commonErrors, NoQuerySchema } from "../schemas/common";
 import { HealthSchema } from "../schemas/status";
 import { JSON_TYPE } from "../status-bodies";
 
-/** Always the same answer: the same bytes. */
-const OK = Buffer.from(JSON.stringify({ ok: true }));
+/** Always the same answer: the same bytes (api/cached-gets.ts serves them too). */
+export const HEALTH_BODY = Buffer.from(JSON.stringify({ ok: true }));
 
 /** GET /healthz: the daemon's own liveness (its event loop answers); says nothing about the datapath. */
 const healthRoutes: FastifyPluginAsync = async (app) => {
@@ -22,7 +22,7 @@ const healthRoutes: FastifyPluginAsync = async (app) => {
       },
     },
     (_request, reply) => {
-      reply.header("content-type", JSON_TYPE).send(OK);
+      reply.header("content-type", JSON_TYPE).send(HEALTH_BODY);
     },
   );
 };
