@@ -3,7 +3,9 @@
  * components): ready after `probesToReady` probes once started; can be held not-ready, made to fail
  * its start, or told it crashed and came back, the way a supervisor reports a child.
  */
+import pino from "pino";
 import type { Component, ComponentDetails, ComponentSignals, Probe } from "../../daemon/engine/component";
+import { Engine } from "../../daemon/engine/engine";
 
 export class Part implements Component {
   running = false;
@@ -69,4 +71,17 @@ export class Part implements Component {
     this.restarts++;
     this.signals?.restarted(this.name);
   }
+}
+
+/** An engine over these parts, with no database and a silent log (tests of the API and its bodies). */
+export function partsEngine(parts: Part[], log = pino({ level: "silent" })): Engine {
+  return new Engine({
+    components: parts,
+    store: null,
+    log,
+    version: "1.2.3-test",
+    profile: "test",
+    readyTimeoutMs: 5000,
+    pollIntervalMs: 5,
+  });
 }

@@ -12,8 +12,8 @@ import type { FastifyInstance } from "fastify";
 import pino from "pino";
 import { buildServer } from "../../api/server";
 import type { NodeStatus } from "../../daemon/engine/component";
-import { Engine } from "../../daemon/engine/engine";
-import { Part } from "../helpers/part";
+import type { Engine } from "../../daemon/engine/engine";
+import { Part, partsEngine } from "../helpers/part";
 
 const log = pino({ level: "silent" });
 const HOST = "localhost:1"; // the access rules below are for port 1
@@ -68,15 +68,7 @@ describe("cached GETs answered in front of fastify", () => {
   const reached: string[] = [];
 
   before(async () => {
-    engine = new Engine({
-      components: [a],
-      store: null,
-      log,
-      version: "1.2.3-test",
-      profile: "test",
-      readyTimeoutMs: 5000,
-      pollIntervalMs: 5,
-    });
+    engine = partsEngine([a], log);
     await engine.bringUp();
     app = await buildServer({
       engine,

@@ -11,23 +11,11 @@ import request from "supertest";
 import { buildServer } from "../../api/server";
 import { StatusBodies } from "../../api/status-bodies";
 import type { NodeStatus } from "../../daemon/engine/component";
-import { Engine } from "../../daemon/engine/engine";
+import type { Engine } from "../../daemon/engine/engine";
 import { statusChanged } from "../../daemon/engine/status-epoch";
-import { Part } from "../helpers/part";
+import { Part, partsEngine } from "../helpers/part";
 
 const log = pino({ level: "silent" });
-
-function newEngine(parts: Part[]): Engine {
-  return new Engine({
-    components: parts,
-    store: null,
-    log,
-    version: "1.2.3-test",
-    profile: "test",
-    readyTimeoutMs: 5000,
-    pollIntervalMs: 5,
-  });
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -36,7 +24,7 @@ describe("StatusBodies", () => {
   const b = new Part("b", ["a"]);
   let engine: Engine;
   before(async () => {
-    engine = newEngine([a, b]);
+    engine = partsEngine([a, b]);
     await engine.bringUp();
   });
   after(() => engine.down());
@@ -90,7 +78,7 @@ describe("cached bodies over HTTP", () => {
   let app: FastifyInstance;
   let token: string;
   before(async () => {
-    engine = newEngine([a]);
+    engine = partsEngine([a]);
     await engine.bringUp();
     token = "ab".repeat(32);
     app = await buildServer({
@@ -152,7 +140,7 @@ describe("the API's log lines (written by the API, not by fastify's per-request 
   const lines: Array<Record<string, unknown>> = [];
   const token = "cd".repeat(32);
   before(async () => {
-    engine = newEngine([a]);
+    engine = partsEngine([a]);
     await engine.bringUp();
     const sink = { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) };
     app = await buildServer({
